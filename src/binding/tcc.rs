@@ -1,0 +1,308 @@
+//! `TCCMastraExporter` and `submitFeedback` for JavaScript.
+
+use super::host::{self, Host};
+use crate::env::ProcessEnv;
+use crate::log::Logger;
+use crate::pipeline::Busy;
+use crate::tcc::feedback::{self, FeedbackResponse, Refusal};
+use crate::tcc::{EventKind, TccExporter, TccOptions};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
+/// reference's `||` fallbacks.
+#[napi(object, object_to_js = false, js_name = "TCCMastraExporterConfig")]
+#[derive(Default)]
+pub struct JsTccOptions {
+  /// The Observatory API key. Falls back to the `TCC_API_KEY` environment variable; without either the constructor
+  /// throws `Missing API key: ...`. Keys starting with `dev_` are sent to the dev origin.
+  pub api_key: Option<String>,
+  /// Full ingestion URL, used verbatim. Refused (thrown) when its origin is not `https://api.thecontext.company`,
+  /// `https://dev.thecontext.company` or loopback, unless `TCC_ALLOW_UNSAFE_BASE_URL=1`.
+  /// @default `${TCC_BASE_URL or the key's origin}/v1/mastra`
+  pub endpoint: Option<String>,
+  /// Log every span, the run ids and the payload with `console.log`.
+  /// @default false
+  pub debug: Option<bool>,
+  /// Keep spans that end without having started (Mastra event spans such as `chunk: 'tool-result'`). The reference
+  /// drops them; `false` restores its payload exactly.
+  /// @default true
+  pub include_event_spans: Option<bool>,
+  /// Time one HTTP attempt may take, in milliseconds.
+  /// @default 30000
+  pub timeout_ms: Option<u32>,
+  /// Retries after a failed attempt (connection errors, timeouts, 429, 502, 503, 504).
+  /// @default 5
+  pub max_retries: Option<u32>,
+  /// No retry starts later than this many milliseconds after the first attempt.
+  /// @default 60000
+  pub retry_budget_ms: Option<u32>,
+  /// Traces buffered at once. At the bound the oldest trace is sent before its root ends.
+  /// @default 1000
+  pub max_buffered_traces: Option<u32>,
+  /// Bytes of span JSON buffered at once. At the bound the oldest trace is sent before its root ends.
+  /// @default 67108864
+  pub max_buffered_bytes: Option<f64>,
+  /// A trace that sees no event for this many milliseconds is sent even though its root never ended.
+  /// @default 600000
+  pub trace_ttl_ms: Option<u32>,
+}
+
+impl From<JsTccOptions> for TccOptions {
+  fn from(js: JsTccOptions) -> Self {
+    TccOptions {
+      api_key: js.api_key,
+      endpoint: js.endpoint,
+      debug: js.debug,
+      include_event_spans: js.include_event_spans,
+      timeout_ms: js.timeout_ms.map(u64::from),
+      max_retries: js.max_retries,
+      retry_budget_ms: js.retry_budget_ms.map(u64::from),
+      max_buffered_traces: js.max_buffered_traces,
+      max_buffered_bytes: js.max_buffered_bytes.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64),
+      trace_ttl_ms: js.trace_ttl_ms.map(u64::from),
+    }
+  }
+}
+
+/// Counters of one exporter.
+#[napi(object, object_from_js = false, js_name = "TCCMastraExporterStats")]
+pub struct JsTccStats {
+  /// Tracing events handed to the exporter.
+  pub events: f64,
+  /// Events that could not be read (not an object, unknown type, no span, malformed span).
+  pub invalid_events: f64,
+  /// Runs delivered (2xx).
+  pub runs_exported: f64,
+  /// Spans in delivered runs.
+  pub spans_exported: f64,
+  /// Runs given up on after a final error or the last retry.
+  pub runs_failed: f64,
+  /// HTTP attempts, retries included.
+  pub requests: f64,
+  /// Retries.
+  pub retries: f64,
+  /// Body bytes of delivered runs.
+  pub bytes_sent: f64,
+  /// Events queued plus requests in flight.
+  pub pending: f64,
+  /// Spans that ended without a start and were kept.
+  pub event_spans_kept: f64,
+  /// Spans that arrived after their trace was sent and went out with its run id.
+  pub late_spans: f64,
+  /// Traces sent before their root ended because the buffer was full.
+  pub early_exports: f64,
+  /// Traces sent because they idled past `traceTtlMs`.
+  pub ttl_exports: f64,
+}
+
+/// A drop-in for `@contextcompany/mastra`'s exporter: buffers every span of an agent run and, when the root span ends,
+/// sends the whole run to The Context Company in one request. All of that happens on Rust threads; the call Mastra
+/// makes only serialises the span once and hands it over.
+///
+/// Mastra 1.x: `new Observability({ configs: { default: { serviceName, exporters: [new TCCMastraExporter()] } } })`.
+/// Mastra 0.24: `observability: { configs: { default: { serviceName, exporters: [new TCCMastraExporter()] } } }`.
+#[napi(js_name = "TCCMastraExporter")]
+pub struct JsTccMastraExporter {
+  inner: Arc<TccExporter>,
+  host: Arc<Host>,
+  _busy: Arc<Busy>,
+  warned: AtomicU64,
+}
+
+/// How many bad-input lines are printed before the exporter goes quiet (the counter keeps counting).
+const MAX_INPUT_WARNINGS: u64 = 10;
+
+#[napi]
+impl JsTccMastraExporter {
+  /// Throws `Missing API key: ...` without a key, and `[TCC] Refusing ...` / `[TCC] Invalid ...` for a URL that may
+  /// not receive the key.
+  #[napi(constructor)]
+  pub fn new(env: &Env, options: Option<JsTccOptions>) -> Result<Self> {
+    let config = TccOptions::from(options.unwrap_or_default())
+      .resolve(&ProcessEnv)
+      .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+    let (host, busy, sink) = Host::new(env)?;
+    let log = Logger::new(sink, config.debug);
+    let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
+    Ok(Self { inner, host, _busy: busy, warned: AtomicU64::new(0) })
+  }
+
+  /// `"tcc-mastra-exporter"`.
+  #[napi(getter)]
+  pub fn name(&self) -> &'static str {
+    "tcc-mastra-exporter"
+  }
+
+  /// The URL runs are sent to.
+  #[napi(getter)]
+  pub fn endpoint(&self) -> String {
+    self.inner.endpoint().to_string()
+  }
+
+  /// Called by Mastra with `{ mastra, config }` (1.x) or the tracing config itself (0.24). Only reads the service name,
+  /// for the debug log.
+  #[napi(ts_args_type = "options?: { config?: { serviceName?: string } } | { serviceName?: string }")]
+  pub fn init(&self, options: Option<Unknown<'_>>) {
+    let log = self.inner.logger();
+    if !log.debug_enabled() {
+      return;
+    }
+    let name = options.and_then(service_name).unwrap_or_else(|| "unknown".to_string());
+    log.debug(|| format!("[TCC] Initialized for service: {name}"));
+    log.debug(|| format!("[TCC] Endpoint: {}", self.inner.endpoint()));
+  }
+
+  /// Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits.
+  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }", ts_return_type = "void")]
+  pub fn export_tracing_event(&self, env: &Env, event: Unknown<'_>) {
+    self.handle(env, event)
+  }
+
+  /// Mastra 0.24 entry point; the same handler as `exportTracingEvent`.
+  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }", ts_return_type = "void")]
+  pub fn export_event(&self, env: &Env, event: Unknown<'_>) {
+    self.handle(env, event)
+  }
+
+  /// Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
+  /// has been delivered or given up. Never rejects.
+  #[napi]
+  pub async fn flush(&self) {
+    self.inner.flush().await
+  }
+
+  /// Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. The exporter stays usable.
+  #[napi]
+  pub async fn shutdown(&self) {
+    self.inner.flush().await
+  }
+
+  /// Counters since construction.
+  #[napi]
+  pub fn stats(&self) -> JsTccStats {
+    let s = self.inner.stats();
+    let n = |v: u64| v as f64;
+    JsTccStats {
+      events: n(s.events),
+      invalid_events: n(s.invalid_events),
+      runs_exported: n(s.runs_exported),
+      spans_exported: n(s.spans_exported),
+      runs_failed: n(s.runs_failed),
+      requests: n(s.requests),
+      retries: n(s.retries),
+      bytes_sent: n(s.bytes_sent),
+      pending: n(s.pending),
+      event_spans_kept: n(s.buffer.event_spans_kept),
+      late_spans: n(s.buffer.late_spans),
+      early_exports: n(s.buffer.early_exports),
+      ttl_exports: n(s.buffer.ttl_exports),
+    }
+  }
+
+  /// Mastra hands exporters its logger; this exporter prints to the console like the reference, so it is ignored.
+  #[napi(js_name = "__setLogger", ts_args_type = "logger: unknown")]
+  pub fn set_logger(&self, _logger: Unknown<'_>) {}
+}
+
+impl JsTccMastraExporter {
+  fn handle(&self, env: &Env, event: Unknown<'_>) {
+    match read_event(env, event) {
+      Ok(Some((kind, json))) => {
+        if self.inner.push(kind, json) {
+          self.host.hold(env);
+        }
+      }
+      Ok(None) => {}
+      Err(problem) => {
+        self.inner.count_invalid();
+        let n = self.warned.fetch_add(1, Ordering::Relaxed);
+        if n < MAX_INPUT_WARNINGS {
+          let more = if n + 1 == MAX_INPUT_WARNINGS { " (further such events are counted in stats())" } else { "" };
+          self.inner.logger().error(format!("[TCC] Ignored a tracing event: {problem}{more}"));
+        }
+      }
+    }
+  }
+}
+
+/// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use.
+fn read_event(env: &Env, event: Unknown<'_>) -> std::result::Result<Option<(EventKind, String)>, String> {
+  if event.get_type().map_err(|e| e.reason)? != ValueType::Object {
+    return Err("the event is not an object".into());
+  }
+  let event: Object = unsafe { event.cast() }.map_err(|e| e.reason)?;
+  let kind: Unknown = event.get_named_property("type").map_err(|e| e.reason)?;
+  let kind = match kind.get_type() {
+    Ok(ValueType::String) => unsafe { kind.cast::<String>() }.map_err(|e| e.reason)?,
+    _ => return Err("the event has no string `type`".into()),
+  };
+  let Some(kind) = EventKind::parse(&kind) else {
+    return Err(format!("unknown event type {kind:?}"));
+  };
+  let span: Unknown = event.get_named_property("exportedSpan").map_err(|e| e.reason)?;
+  if span.get_type().map_err(|e| e.reason)? != ValueType::Object {
+    return Err("the event has no `exportedSpan` object".into());
+  }
+  match host::stringify(env, span)? {
+    Some(json) => Ok(Some((kind, json))),
+    None => Err("the span has no JSON form".into()),
+  }
+}
+
+fn service_name(options: Unknown<'_>) -> Option<String> {
+  if options.get_type().ok()? != ValueType::Object {
+    return None;
+  }
+  let options: Object = unsafe { options.cast() }.ok()?;
+  let from = |o: &Object| -> Option<String> {
+    let v: Unknown = o.get_named_property("serviceName").ok()?;
+    (v.get_type().ok()? == ValueType::String).then(|| unsafe { v.cast::<String>() }.ok()).flatten()
+  };
+  let config: Option<Unknown> = options.get_named_property("config").ok();
+  match config.filter(|c| c.get_type().ok() == Some(ValueType::Object)) {
+    Some(c) => from(&unsafe { c.cast::<Object>() }.ok()?),
+    None => from(&options),
+  }
+}
+
+/// What `submitFeedback` resolves with: a real `Response` built from the server's answer.
+pub struct JsFeedbackResponse(FeedbackResponse);
+
+impl ToNapiValue for JsFeedbackResponse {
+  unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+    let env = Env::from_raw(env);
+    let global = env.get_global()?;
+    let ctor: Function<FnArgs<(Option<String>, Object)>, Unknown> = global.get_named_property("Response")?;
+    let mut init = Object::new(&env)?;
+    init.set("status", val.0.status)?;
+    init.set("statusText", val.0.status_text)?;
+    // 204, 205 and 304 must not carry a body.
+    let body = (!matches!(val.0.status, 204 | 205 | 304)).then_some(val.0.body);
+    let response = ctor.new_instance(FnArgs::from((body, init)))?;
+    unsafe { ToNapiValue::to_napi_value(env.raw(), response) }
+  }
+}
+
+/// Sends user feedback for a run: `{ runId, score?: 'thumbs_up' | 'thumbs_down', text? }`. The key comes from
+/// `TCC_API_KEY`, the URL from `TCC_FEEDBACK_URL`, `TCC_BASE_URL` or the key's origin, plus `/v1/feedback`.
+/// Resolves with the `Response`, or `undefined` after logging why nothing was sent. Rejects only for an unsafe or
+/// invalid `TCC_FEEDBACK_URL`.
+#[napi(
+  ts_args_type = "args: { runId: string; score?: 'thumbs_up' | 'thumbs_down'; text?: string }",
+  ts_return_type = "Promise<Response | undefined>"
+)]
+pub fn submit_feedback<'env>(env: &'env Env, args: Unknown<'env>) -> Result<PromiseRaw<'env, Option<JsFeedbackResponse>>> {
+  let json = host::stringify(env, args).ok().flatten().unwrap_or_else(|| "{}".to_string());
+  let log = Logger::new(Host::console_only(env)?, false);
+  let prepared = feedback::prepare(&json, &ProcessEnv, &log);
+  env.spawn_future(async move {
+    match prepared {
+      Ok(req) => Ok(feedback::send(req, &log).await.map(JsFeedbackResponse)),
+      Err(Refusal::Logged) => Ok(None),
+      Err(Refusal::Url(e)) => Err(Error::new(Status::InvalidArg, e.to_string())),
+    }
+  })
+}

@@ -1,0 +1,15 @@
+#![deny(clippy::all)]
+//! Native tracing exporters for Mastra.
+//!
+//! The core (everything but `binding`) never names a napi type: it is plain Rust, tested with
+//! `cargo test --no-default-features`. The `binding` module is a thin napi-rs layer over it.
+
+pub mod env;
+pub mod log;
+pub mod pipeline;
+pub mod runtime;
+pub mod tcc;
+pub mod transport;
+
+#[cfg(feature = "napi")]
+mod binding;

@@ -1,0 +1,27 @@
+//! The tokio runtime that runs every exporter's worker and its network I/O, off the JavaScript thread.
+
+use std::sync::OnceLock;
+use tokio::runtime::{Builder, Handle, Runtime};
+
+static HANDLE: OnceLock<Handle> = OnceLock::new();
+static OWNED: OnceLock<Runtime> = OnceLock::new();
+
+/// Worker threads of the runtime: two are plenty for mapping, encoding and I/O, and leave the cores to Node.
+pub const WORKER_THREADS: usize = 2;
+
+/// Builds the runtime the exporters use.
+pub fn build() -> std::io::Result<Runtime> {
+  Builder::new_multi_thread().worker_threads(WORKER_THREADS).thread_name("mastra-exporter").enable_all().build()
+}
+
+/// Uses a runtime that somebody else owns (the binding shares one runtime with napi's async functions).
+pub fn install(handle: Handle) {
+  let _ = HANDLE.set(handle);
+}
+
+/// The runtime handle, creating a runtime on first use when none was installed.
+pub fn handle() -> Handle {
+  HANDLE
+    .get_or_init(|| OWNED.get_or_init(|| build().expect("a tokio runtime can be created")).handle().clone())
+    .clone()
+}

@@ -1,0 +1,249 @@
+//! Reading what the TCC exporter needs from one span's JSON, without re-encoding the span.
+//!
+//! The span arrives as the exact text `JSON.stringify` produced on the JavaScript thread. The reference sends that
+//! same text (plus a trailing `runId`), so the bytes are forwarded untouched: only the few top-level fields the
+//! buffer needs are looked at, and everything else (including lone UTF-16 surrogates, which a Rust `String` could not
+//! hold) passes through as raw JSON.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The fields of a span the buffer uses. Every field is raw JSON text, exactly as it appeared.
+#[derive(Debug, Default, Deserialize)]
+pub struct SpanHead<'a> {
+  #[serde(borrow, default)]
+  pub id: Option<&'a RawValue>,
+  #[serde(borrow, default, rename = "traceId")]
+  pub trace_id: Option<&'a RawValue>,
+  #[serde(borrow, default)]
+  pub name: Option<&'a RawValue>,
+  #[serde(borrow, default, rename = "type")]
+  pub span_type: Option<&'a RawValue>,
+  #[serde(borrow, default)]
+  pub metadata: Option<&'a RawValue>,
+  #[serde(borrow, default, rename = "isRootSpan")]
+  pub is_root_span: Option<&'a RawValue>,
+  #[serde(borrow, default, rename = "runId")]
+  pub run_id: Option<&'a RawValue>,
+}
+
+/// Why a span's JSON was not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum SpanError {
+  #[error("span is not a JSON object: {0}")]
+  NotAnObject(String),
+}
+
+impl<'a> SpanHead<'a> {
+  pub fn parse(json: &'a str) -> Result<Self, SpanError> {
+    if !json.trim_start().starts_with('{') {
+      return Err(SpanError::NotAnObject(json.chars().take(40).collect()));
+    }
+    serde_json::from_str(json).map_err(|e| SpanError::NotAnObject(e.to_string()))
+  }
+
+  /// `isRootSpan === true`, the only root test the reference makes.
+  pub fn is_root(&self) -> bool {
+    self.is_root_span.is_some_and(|v| v.get() == "true")
+  }
+
+  /// The metadata object's text, when metadata is a JSON object.
+  pub fn metadata_object(&self) -> Option<&'a str> {
+    self.metadata.map(RawValue::get).filter(|m| m.starts_with('{'))
+  }
+
+  /// `metadata["tcc.runId"]` when it is truthy, as raw JSON.
+  pub fn tcc_run_id(&self) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Meta<'b> {
+      #[serde(borrow, default, rename = "tcc.runId")]
+      run_id: Option<&'b RawValue>,
+    }
+    let meta: Meta = serde_json::from_str(self.metadata_object()?).ok()?;
+    meta.run_id.filter(|v| is_truthy(v.get())).map(|v| v.get().to_string())
+  }
+
+  /// A readable form of the span's `type`, for log lines.
+  pub fn type_text(&self) -> String {
+    display(self.span_type)
+  }
+
+  /// A readable form of the span's `name`, for log lines.
+  pub fn name_text(&self) -> String {
+    display(self.name)
+  }
+}
+
+/// JavaScript truthiness of a JSON value as `JSON.stringify` writes it. `NaN` has already become `null` and `-0`
+/// has become `0`, so the falsy texts are exactly these.
+pub fn is_truthy(raw: &str) -> bool {
+  !matches!(raw, "false" | "null" | "0" | "\"\"")
+}
+
+/// How JavaScript would print a value in a template string: strings without quotes, everything else as JSON.
+pub fn display(raw: Option<&RawValue>) -> String {
+  match raw {
+    None => "undefined".to_string(),
+    Some(v) => serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_string()),
+  }
+}
+
+/// The span object with `runId` as its last key, as `{ ...span, runId }` serialises. When the span already has a
+/// `runId` key, that key keeps its place and takes the new value; with no run id the key is removed.
+pub fn with_run_id(span_json: &str, head: &SpanHead<'_>, run_id: Option<&str>, out: &mut String) {
+  if head.run_id.is_some() {
+    rewrite_run_id(span_json, run_id, out);
+    return;
+  }
+  let body = span_json.trim_end();
+  let Some(run_id) = run_id else {
+    out.push_str(body);
+    return;
+  };
+  let inner = body.strip_suffix('}').unwrap_or(body);
+  out.push_str(inner);
+  if inner.trim_end() != "{" {
+    out.push(',');
+  }
+  out.push_str("\"runId\":");
+  out.push_str(run_id);
+  out.push('}');
+}
+
+/// The slow path of [`with_run_id`]: rebuild the top level, keeping every other member's raw text.
+fn rewrite_run_id(span_json: &str, run_id: Option<&str>, out: &mut String) {
+  let Ok(members) = serde_json::from_str::<OrderedMembers>(span_json) else {
+    out.push_str(span_json);
+    return;
+  };
+  out.push('{');
+  let mut first = true;
+  for (key, value) in &members.0 {
+    let value = if key.get() == "\"runId\"" {
+      match run_id {
+        Some(r) => r,
+        None => continue,
+      }
+    } else {
+      value.get()
+    };
+    if !first {
+      out.push(',');
+    }
+    first = false;
+    out.push_str(key.get());
+    out.push(':');
+    out.push_str(value);
+  }
+  out.push('}');
+}
+
+/// Top-level members in document order, keys kept as raw JSON strings.
+struct OrderedMembers<'a>(Vec<(&'a RawValue, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for OrderedMembers<'a> {
+  fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+      type Value = OrderedMembers<'a>;
+      fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+      }
+      fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<RawKey<'de>>()? {
+          out.push((k.0, map.next_value::<&'de RawValue>()?));
+        }
+        Ok(OrderedMembers(out))
+      }
+    }
+    d.deserialize_map(V(std::marker::PhantomData))
+  }
+}
+
+/// An object key kept as its raw JSON text, quotes and escapes included.
+struct RawKey<'a>(&'a RawValue);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawKey<'a> {
+  fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    // serde_json hands keys to a RawValue as the quoted key text.
+    <&'de RawValue>::deserialize(d).map(RawKey)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn appended(json: &str, run_id: Option<&str>) -> String {
+    let head = SpanHead::parse(json).unwrap();
+    let mut out = String::new();
+    with_run_id(json, &head, run_id, &mut out);
+    out
+  }
+
+  #[test]
+  fn run_id_is_appended_as_the_last_key() {
+    assert_eq!(appended(r#"{"id":"a","x":1}"#, Some(r#""r1""#)), r#"{"id":"a","x":1,"runId":"r1"}"#);
+    assert_eq!(appended("{}", Some(r#""r1""#)), r#"{"runId":"r1"}"#);
+    assert_eq!(appended(r#"{"id":"a"}"#, None), r#"{"id":"a"}"#);
+  }
+
+  #[test]
+  fn an_existing_run_id_keeps_its_position() {
+    assert_eq!(
+      appended(r#"{"id":"a","runId":"old","z":2}"#, Some(r#""new""#)),
+      r#"{"id":"a","runId":"new","z":2}"#
+    );
+    assert_eq!(appended(r#"{"id":"a","runId":"old","z":2}"#, None), r#"{"id":"a","z":2}"#);
+  }
+
+  #[test]
+  fn lone_surrogates_pass_through_untouched() {
+    let json = r#"{"id":"a","name":"bad \ud800 name","input":"\udfff"}"#;
+    let head = SpanHead::parse(json).unwrap();
+    assert_eq!(head.id.unwrap().get(), r#""a""#);
+    assert_eq!(appended(json, Some(r#""r""#)), r#"{"id":"a","name":"bad \ud800 name","input":"\udfff","runId":"r"}"#);
+  }
+
+  #[test]
+  fn tcc_run_id_uses_javascript_truthiness() {
+    let cases = [
+      (r#"{"metadata":{"tcc.runId":"abc"}}"#, Some(r#""abc""#)),
+      (r#"{"metadata":{"tcc.runId":42}}"#, Some("42")),
+      (r#"{"metadata":{"tcc.runId":{"a":1}}}"#, Some(r#"{"a":1}"#)),
+      (r#"{"metadata":{"tcc.runId":""}}"#, None),
+      (r#"{"metadata":{"tcc.runId":0}}"#, None),
+      (r#"{"metadata":{"tcc.runId":false}}"#, None),
+      (r#"{"metadata":{"tcc.runId":null}}"#, None),
+      (r#"{"metadata":{"other":1}}"#, None),
+      (r#"{"metadata":"str"}"#, None),
+      (r#"{}"#, None),
+    ];
+    for (json, want) in cases {
+      assert_eq!(SpanHead::parse(json).unwrap().tcc_run_id().as_deref(), want, "{json}");
+    }
+  }
+
+  #[test]
+  fn root_detection_uses_only_is_root_span_true() {
+    assert!(SpanHead::parse(r#"{"isRootSpan":true}"#).unwrap().is_root());
+    assert!(!SpanHead::parse(r#"{"isRootSpan":"true"}"#).unwrap().is_root());
+    assert!(!SpanHead::parse(r#"{"isRootSpan":1}"#).unwrap().is_root());
+    assert!(!SpanHead::parse(r#"{}"#).unwrap().is_root());
+  }
+
+  #[test]
+  fn non_objects_are_rejected() {
+    for json in ["[]", "1", "\"x\"", "null", "{", ""] {
+      assert!(SpanHead::parse(json).is_err(), "{json}");
+    }
+  }
+
+  #[test]
+  fn display_unquotes_strings_like_a_template_literal() {
+    let raw: &RawValue = serde_json::from_str(r#""agent run: 'x'""#).unwrap();
+    assert_eq!(display(Some(raw)), "agent run: 'x'");
+    assert_eq!(display(None), "undefined");
+  }
+}

@@ -1,0 +1,7 @@
+//! Sending bytes: the HTTP client with its timeout and retry loop, and the retry policy it follows.
+
+pub mod http;
+pub mod retry;
+
+pub use http::{HttpRequest, HttpSender, Outcome, RetryNotice};
+pub use retry::RetryPolicy;
