@@ -110,7 +110,7 @@ struct SpanInfo {
 impl SpanInfo {
   fn read(json: &str, kind: EventKind, debug: bool) -> Result<Self, super::span::SpanError> {
     let head = SpanHead::parse(json)?;
-    let root_start = kind == EventKind::Started && head.is_root();
+    let root_start = kind != EventKind::Updated && head.is_root();
     Ok(Self {
       trace_id: head.trace_id.map(|t| t.get().to_string()),
       span_id: head.id.map(|i| i.get().to_string()),
@@ -222,7 +222,15 @@ impl TraceBuffer {
       EventKind::Ended => {
         self.log.debug(|| format!("[TCC] Ended {}", info.label));
         if let Err(json) = self.replace(&key, info.span_id.as_deref(), json, now) {
-          self.keep_unstarted(&key, info.trace_id.as_deref(), info.span_id, json, now);
+          self.keep_unstarted(&key, info.trace_id.as_deref(), info.span_id.clone(), json, now);
+        }
+        // A root that ends without having started (a rebuilt or resumed run) still names its run.
+        if info.is_root
+          && let Some(trace) = self.traces.get_mut(&key)
+          && trace.run_id.is_none()
+        {
+          trace.run_id = Some(info.tcc_run_id.clone().unwrap_or_else(self.new_run_id));
+          trace.metadata = info.metadata.clone();
         }
         if info.is_root && let Some(export) = self.take(&key, ExportReason::RootEnded) {
           out.push(export);
@@ -562,6 +570,16 @@ mod tests {
     assert_eq!(v["runId"], "run1", "late span inherits the run id");
     assert_eq!(v["spans"][0]["runId"], "run1");
     assert_eq!(b.counters.late_spans, 1);
+  }
+
+  #[test]
+  fn a_root_that_ends_without_a_start_names_its_run() {
+    let mut b = buffer(BufferLimits::default());
+    let out = b.on_event(EventKind::Ended, span("r", "t", true, r#","metadata":{"tcc.runId":"x"}"#), Instant::now());
+    let v = body(&out[0]);
+    assert_eq!(v["runId"], "x");
+    assert_eq!(v["metadata"]["tcc.runId"], "x");
+    assert_eq!(v["spans"][0]["runId"], "x");
   }
 
   #[test]

@@ -16,6 +16,7 @@ use crate::runtime;
 use crate::transport::{HttpRequest, HttpSender, Outcome};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -147,7 +148,8 @@ struct Worker {
   log: Logger,
   shared: Arc<Shared>,
   inflight: Inflight,
-  tasks: JoinSet<u64>,
+  tasks: JoinSet<()>,
+  task_seqs: HashMap<tokio::task::Id, u64>,
 }
 
 impl Worker {
@@ -170,6 +172,7 @@ impl Worker {
       shared,
       inflight: Inflight::default(),
       tasks: JoinSet::new(),
+      task_seqs: HashMap::new(),
     }
   }
 
@@ -191,11 +194,18 @@ impl Worker {
           }
           None => break,
         },
-        Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-          if let Ok(seq) = done {
+        Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+          let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => {
+              self.log.error(format!("[TCC] Internal error while sending a run: {e}"));
+              e.id()
+            }
+          };
+          self.shared.busy.leave();
+          if let Some(seq) = self.task_seqs.remove(&id) {
             self.inflight.finish(seq);
           }
-          self.shared.busy.leave();
         }
         _ = sleep_until(expiry), if expiry.is_some() => {
           let exports = self.buffer.expire(Instant::now());
@@ -221,10 +231,8 @@ impl Worker {
       let sender = self.sender.clone();
       let log = self.log.clone();
       let shared = self.shared.clone();
-      self.tasks.spawn(async move {
-        deliver(&sender, &req, &export, &log, &shared).await;
-        seq
-      });
+      let task = self.tasks.spawn(async move { deliver(&sender, &req, &export, &log, &shared).await });
+      self.task_seqs.insert(task.id(), seq);
     }
   }
 }
