@@ -7,7 +7,7 @@
 //   { hang: true }                 read the request and never answer
 import http from 'node:http'
 
-export async function startReceiver({ script = [], fallback = { status: 200, body: 'ok' } } = {}) {
+export async function startReceiver({ script = [], fallback = { status: 200, body: 'ok' }, port = 0 } = {}) {
   const requests = []
   const held = []
   const waiters = []
@@ -34,13 +34,13 @@ export async function startReceiver({ script = [], fallback = { status: 200, bod
   })
   await new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
+    server.listen(port, '127.0.0.1', resolve)
   })
-  const { port } = server.address()
-  const base = `http://127.0.0.1:${port}`
+  const bound = server.address().port
+  const base = `http://127.0.0.1:${bound}`
   return {
     base,
-    port,
+    port: bound,
     url: (path = '/v1/mastra') => base + path,
     requests,
     /** JSON bodies of the requests received so far. */

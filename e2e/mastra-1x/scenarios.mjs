@@ -18,7 +18,13 @@ const stop = { unified: 'stop', raw: 'stop' }
 const toolCalls = { unified: 'tool-calls', raw: 'tool_calls' }
 
 function textResult(text) {
-  return { content: [{ type: 'text', text }], finishReason: stop, usage: usage(10, 5), warnings: [], response: response('resp-g') }
+  return {
+    content: [{ type: 'text', text }],
+    finishReason: stop,
+    usage: usage(10, 5),
+    warnings: [],
+    response: response('resp-g'),
+  }
 }
 
 function textStream(text) {
@@ -60,7 +66,13 @@ function toolModel() {
     doGenerate: async (options) =>
       hasToolResult(options)
         ? textResult(answer)
-        : { content: [weatherCall], finishReason: toolCalls, usage: usage(20, 8), warnings: [], response: response('resp-t') },
+        : {
+            content: [weatherCall],
+            finishReason: toolCalls,
+            usage: usage(20, 8),
+            warnings: [],
+            response: response('resp-t'),
+          },
     doStream: async (options) => {
       if (hasToolResult(options)) return textStream(answer)
       return {

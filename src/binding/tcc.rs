@@ -268,19 +268,22 @@ fn service_name(options: Unknown<'_>) -> Option<String> {
   }
 }
 
-/// What `submitFeedback` resolves with: a real `Response` built from the server's answer.
-pub struct JsFeedbackResponse(FeedbackResponse);
+/// What `submitFeedback` resolves with: a real `Response` built from the server's answer, or `undefined`.
+pub struct JsFeedbackResponse(Option<FeedbackResponse>);
 
 impl ToNapiValue for JsFeedbackResponse {
-  unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-    let env = Env::from_raw(env);
+  unsafe fn to_napi_value(raw_env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+    let Some(val) = val.0 else {
+      return unsafe { ToNapiValue::to_napi_value(raw_env, ()) };
+    };
+    let env = Env::from_raw(raw_env);
     let global = env.get_global()?;
     let ctor: Function<FnArgs<(Option<String>, Object)>, Unknown> = global.get_named_property("Response")?;
     let mut init = Object::new(&env)?;
-    init.set("status", val.0.status)?;
-    init.set("statusText", val.0.status_text)?;
+    init.set("status", val.status)?;
+    init.set("statusText", val.status_text)?;
     // 204, 205 and 304 must not carry a body.
-    let body = (!matches!(val.0.status, 204 | 205 | 304)).then_some(val.0.body);
+    let body = (!matches!(val.status, 204 | 205 | 304)).then_some(val.body);
     let response = ctor.new_instance(FnArgs::from((body, init)))?;
     unsafe { ToNapiValue::to_napi_value(env.raw(), response) }
   }
@@ -294,14 +297,14 @@ impl ToNapiValue for JsFeedbackResponse {
   ts_args_type = "args: { runId: string; score?: 'thumbs_up' | 'thumbs_down'; text?: string }",
   ts_return_type = "Promise<Response | undefined>"
 )]
-pub fn submit_feedback<'env>(env: &'env Env, args: Unknown<'env>) -> Result<PromiseRaw<'env, Option<JsFeedbackResponse>>> {
+pub fn submit_feedback<'env>(env: &'env Env, args: Unknown<'env>) -> Result<PromiseRaw<'env, JsFeedbackResponse>> {
   let json = host::stringify(env, args).ok().flatten().unwrap_or_else(|| "{}".to_string());
   let log = Logger::new(Host::console_only(env)?, false);
   let prepared = feedback::prepare(&json, &ProcessEnv, &log);
   env.spawn_future(async move {
     match prepared {
-      Ok(req) => Ok(feedback::send(req, &log).await.map(JsFeedbackResponse)),
-      Err(Refusal::Logged) => Ok(None),
+      Ok(req) => Ok(JsFeedbackResponse(feedback::send(req, &log).await)),
+      Err(Refusal::Logged) => Ok(JsFeedbackResponse(None)),
       Err(Refusal::Url(e)) => Err(Error::new(Status::InvalidArg, e.to_string())),
     }
   })

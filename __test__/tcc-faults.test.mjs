@@ -1,0 +1,121 @@
+// Delivery under faults: the run arrives exactly once when the receiver recovers within the retry budget, and
+// nothing hangs past the timeout when it never does.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { startReceiver, captureConsole, sleep } from './support/receiver.mjs'
+
+const { TCCMastraExporter } = createRequire(import.meta.url)('../index.js')
+const root = (traceId = 't1', runId = 'run-1') => ({
+  id: 'root',
+  traceId,
+  name: 'agent run',
+  type: 'agent_run',
+  metadata: { 'tcc.runId': runId },
+  startTime: new Date(0),
+  isRootSpan: true,
+  isEvent: false,
+})
+function sendRun(exporter, traceId, runId) {
+  exporter.exportTracingEvent({ type: 'span_started', exportedSpan: root(traceId, runId) })
+  exporter.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...root(traceId, runId), endTime: new Date(5) } })
+}
+
+test('503 then 200: delivered exactly once after one retry', async (t) => {
+  const rx = await startReceiver({ script: [{ status: 503, body: 'busy' }] })
+  t.after(() => rx.close())
+  const { lines } = await captureConsole(async () => {
+    const e = new TCCMastraExporter({ apiKey: 'tcc_secret_k', endpoint: rx.url() })
+    sendRun(e, 't1', 'run-503')
+    await e.flush()
+    const s = e.stats()
+    assert.deepEqual([s.runsExported, s.retries, s.requests, s.runsFailed], [1, 1, 2, 0])
+  })
+  assert.equal(rx.requests.length, 2)
+  assert.equal(rx.requests[0].body, rx.requests[1].body, 'the same body is re-sent')
+  const retry = lines.filter((l) => l.text.startsWith('[TCC] Export of run run-503 failed (503 Service Unavailable); retry 1 of 5'))
+  assert.equal(retry.length, 1, JSON.stringify(lines))
+  assert.ok(!lines.some((l) => l.text.includes('tcc_secret_k')), 'the key is never logged')
+})
+
+test('429 with Retry-After: 1 waits at least a second, then delivers once', async (t) => {
+  const rx = await startReceiver({ script: [{ status: 429, headers: { 'retry-after': '1' } }] })
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const t0 = Date.now()
+  await captureConsole(async () => {
+    sendRun(e, 't1', 'run-429')
+    await e.flush()
+  })
+  assert.equal(rx.requests.length, 2)
+  const gap = rx.requests[1].at - rx.requests[0].at
+  assert.ok(gap >= 950, `second attempt after ${gap} ms`)
+  assert.ok(Date.now() - t0 < 5000)
+  assert.equal(e.stats().runsExported, 1)
+})
+
+test('connection refused for a while, then the receiver comes up: delivered once', async (t) => {
+  const probe = await startReceiver()
+  const port = probe.port
+  await probe.close()
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: `http://127.0.0.1:${port}/v1/mastra`, maxRetries: 8 })
+  let rx
+  t.after(() => rx?.close())
+  await captureConsole(async () => {
+    sendRun(e, 't1', 'run-refused')
+    await sleep(700)
+    rx = await startReceiver({ port })
+    await e.flush()
+  })
+  assert.equal(rx.requests.length, 1)
+  assert.equal(rx.payloads()[0].runId, 'run-refused')
+  const s = e.stats()
+  assert.ok(s.retries >= 1, `retries ${s.retries}`)
+  assert.equal(s.runsExported, 1)
+})
+
+test('a receiver that never answers: flush resolves after timeout and retries, the failure is logged', async (t) => {
+  const rx = await startReceiver({ fallback: { hang: true } })
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url(), timeoutMs: 300, maxRetries: 1 })
+  const t0 = Date.now()
+  const { lines } = await captureConsole(async () => {
+    sendRun(e, 't1', 'run-hang')
+    await e.flush()
+  })
+  const took = Date.now() - t0
+  assert.ok(took < 3000, `flush took ${took} ms`)
+  assert.equal(rx.requests.length, 2, 'first attempt and one retry')
+  assert.equal(e.stats().runsFailed, 1)
+  const err = lines.find((l) => l.text.startsWith('[TCC] Export error:'))
+  assert.ok(err, JSON.stringify(lines))
+  assert.equal(err.level, 'error')
+  assert.match(err.text, /timed out|timeout/i)
+})
+
+test('400 is final: one attempt, the reference error line with the response text', async (t) => {
+  const rx = await startReceiver({ fallback: { status: 400, body: 'bad payload' } })
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const { lines } = await captureConsole(async () => {
+    sendRun(e, 't1', 'run-400')
+    await e.flush()
+  })
+  assert.equal(rx.requests.length, 1)
+  const err = lines.find((l) => l.text.startsWith('[TCC] Failed to export: 400 Bad Request'))
+  assert.ok(err, JSON.stringify(lines))
+  assert.equal(err.args[1], 'bad payload')
+  assert.equal(e.stats().runsFailed, 1)
+})
+
+test('a reset connection is retried and the run arrives once', async (t) => {
+  const rx = await startReceiver({ script: [{ destroy: true }] })
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  await captureConsole(async () => {
+    sendRun(e, 't1', 'run-reset')
+    await e.flush()
+  })
+  assert.equal(rx.requests.filter((r) => !r.step.destroy).length, 1)
+  assert.equal(e.stats().runsExported, 1)
+})
