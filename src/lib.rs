@@ -12,4 +12,11 @@ pub mod tcc;
 pub mod transport;
 
 #[cfg(feature = "napi")]
+#[cfg_attr(
+  test,
+  allow(
+    dead_code,
+    reason = "napi registers the exports for JavaScript, which a test build does not see"
+  )
+)]
 mod binding;

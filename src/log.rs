@@ -91,8 +91,11 @@ pub(crate) mod capture {
   use super::*;
   use parking_lot::Mutex;
 
+  /// Every line a capturing logger received.
+  pub type Lines = Arc<Mutex<Vec<(Level, String, Option<String>)>>>;
+
   /// A logger that records every line, for assertions.
-  pub fn logger(debug: bool) -> (Logger, Arc<Mutex<Vec<(Level, String, Option<String>)>>>) {
+  pub fn logger(debug: bool) -> (Logger, Lines) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink_lines = lines.clone();
     let sink: LogSink = Arc::new(move |l, m, d| sink_lines.lock().push((l, m, d)));

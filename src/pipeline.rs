@@ -20,7 +20,10 @@ pub struct Busy {
 
 impl Busy {
   pub fn new(on_idle: IdleHook) -> Self {
-    Self { count: AtomicUsize::new(0), on_idle }
+    Self {
+      count: AtomicUsize::new(0),
+      on_idle,
+    }
   }
 
   /// Adds one unit of work. Returns true when the exporter was idle before.

@@ -11,7 +11,11 @@ pub const WORKER_THREADS: usize = 2;
 
 /// Builds the runtime the exporters use.
 pub fn build() -> std::io::Result<Runtime> {
-  Builder::new_multi_thread().worker_threads(WORKER_THREADS).thread_name("mastra-exporter").enable_all().build()
+  Builder::new_multi_thread()
+    .worker_threads(WORKER_THREADS)
+    .thread_name("mastra-exporter")
+    .enable_all()
+    .build()
 }
 
 /// Uses a runtime that somebody else owns (the binding shares one runtime with napi's async functions).
@@ -22,6 +26,11 @@ pub fn install(handle: Handle) {
 /// The runtime handle, creating a runtime on first use when none was installed.
 pub fn handle() -> Handle {
   HANDLE
-    .get_or_init(|| OWNED.get_or_init(|| build().expect("a tokio runtime can be created")).handle().clone())
+    .get_or_init(|| {
+      OWNED
+        .get_or_init(|| build().expect("a tokio runtime can be created"))
+        .handle()
+        .clone()
+    })
     .clone()
 }

@@ -21,11 +21,11 @@ export async function startReceiver({ script = [], fallback = { status: 200, bod
       const step = steps.length ? steps.shift() : fallback
       record.step = step
       requests.push(record)
-      for (const w of [...waiters]) w()
+      for (const w of waiters.slice()) w()
       if (step.destroy) return req.socket.destroy()
       if (step.hang) return
       const answer = () => {
-        res.writeHead(step.status ?? 200, { 'content-type': 'text/plain', ...(step.headers ?? {}) })
+        res.writeHead(step.status ?? 200, { 'content-type': 'text/plain', ...step.headers })
         res.end(step.body ?? '')
       }
       if (step.hold) held.push(answer)

@@ -34,6 +34,6 @@ export function referencePayloads(events, { runIdFor = () => 'generated' } = {})
       if (type === 'span_ended' && span.isRootSpan) send(traceId)
     }
   }
-  for (const traceId of [...traces.keys()]) send(traceId)
+  for (const traceId of Array.from(traces.keys())) send(traceId)
   return sent
 }

@@ -37,7 +37,10 @@ pub struct Host {
 impl Host {
   /// Creates the host, the busy counter it watches, and the log sink that prints through it.
   pub fn new(env: &Env) -> Result<(Arc<Self>, Arc<Busy>, LogSink)> {
-    let host = Arc::new(Host { notice: OnceLock::new(), busy: OnceLock::new() });
+    let host = Arc::new(Host {
+      notice: OnceLock::new(),
+      busy: OnceLock::new(),
+    });
     let weak = Arc::downgrade(&host);
     let busy = Arc::new(Busy::new(Arc::new(move || {
       if let Some(h) = weak.upgrade() {
@@ -48,8 +51,10 @@ impl Host {
 
     let dispatch: Function<NoticeArgs, ()> = env.run_script(DISPATCH)?;
     let weak = Arc::downgrade(&host);
-    let notice = dispatch.build_threadsafe_function::<Notice>().weak::<true>().build_callback(
-      move |ctx: ThreadsafeCallContext<Notice>| {
+    let notice = dispatch
+      .build_threadsafe_function::<Notice>()
+      .weak::<true>()
+      .build_callback(move |ctx: ThreadsafeCallContext<Notice>| {
         Ok(match ctx.value {
           Notice::Log(level, msg, detail) => FnArgs::from((level.as_str(), msg, detail)),
           Notice::Idle => {
@@ -59,8 +64,7 @@ impl Host {
             FnArgs::from(("idle", String::new(), None))
           }
         })
-      },
-    )?;
+      })?;
     let _ = host.notice.set(Mutex::new(notice));
 
     let weak = Arc::downgrade(&host);
@@ -81,7 +85,10 @@ impl Host {
   /// Keeps the event loop alive until the exporter is idle again. Called on the JavaScript thread.
   pub fn hold(&self, env: &Env) {
     if let Some(f) = self.notice.get() {
-      #[allow(deprecated, reason = "ref/unref of a weak threadsafe function has no replacement in napi 3")]
+      #[allow(
+        deprecated,
+        reason = "ref/unref of a weak threadsafe function has no replacement in napi 3"
+      )]
       let _ = f.lock().refer(env);
     }
   }
@@ -89,7 +96,10 @@ impl Host {
   fn release_if_idle(&self, env: &Env) {
     let idle = self.busy.get().and_then(Weak::upgrade).is_none_or(|b| b.get() == 0);
     if idle && let Some(f) = self.notice.get() {
-      #[allow(deprecated, reason = "ref/unref of a weak threadsafe function has no replacement in napi 3")]
+      #[allow(
+        deprecated,
+        reason = "ref/unref of a weak threadsafe function has no replacement in napi 3"
+      )]
       let _ = f.lock().unref(env);
     }
   }

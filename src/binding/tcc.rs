@@ -61,7 +61,10 @@ impl From<JsTccOptions> for TccOptions {
       max_retries: js.max_retries,
       retry_budget_ms: js.retry_budget_ms.map(u64::from),
       max_buffered_traces: js.max_buffered_traces,
-      max_buffered_bytes: js.max_buffered_bytes.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64),
+      max_buffered_bytes: js
+        .max_buffered_bytes
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n as u64),
       trace_ttl_ms: js.trace_ttl_ms.map(u64::from),
     }
   }
@@ -127,7 +130,12 @@ impl JsTccMastraExporter {
     let (host, busy, sink) = Host::new(env)?;
     let log = Logger::new(sink, config.debug);
     let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
-    Ok(Self { inner, host, _busy: busy, warned: AtomicU64::new(0) })
+    Ok(Self {
+      inner,
+      host,
+      _busy: busy,
+      warned: AtomicU64::new(0),
+    })
   }
 
   /// `"tcc-mastra-exporter"`.
@@ -156,13 +164,19 @@ impl JsTccMastraExporter {
   }
 
   /// Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits.
-  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }", ts_return_type = "void")]
+  #[napi(
+    ts_args_type = "event: { type: string; exportedSpan: object }",
+    ts_return_type = "void"
+  )]
   pub fn export_tracing_event(&self, env: &Env, event: Unknown<'_>) {
     self.handle(env, event)
   }
 
   /// Mastra 0.24 entry point; the same handler as `exportTracingEvent`.
-  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }", ts_return_type = "void")]
+  #[napi(
+    ts_args_type = "event: { type: string; exportedSpan: object }",
+    ts_return_type = "void"
+  )]
   pub fn export_event(&self, env: &Env, event: Unknown<'_>) {
     self.handle(env, event)
   }
@@ -220,8 +234,15 @@ impl JsTccMastraExporter {
         self.inner.count_invalid();
         let n = self.warned.fetch_add(1, Ordering::Relaxed);
         if n < MAX_INPUT_WARNINGS {
-          let more = if n + 1 == MAX_INPUT_WARNINGS { " (further such events are counted in stats())" } else { "" };
-          self.inner.logger().error(format!("[TCC] Ignored a tracing event: {problem}{more}"));
+          let more = if n + 1 == MAX_INPUT_WARNINGS {
+            " (further such events are counted in stats())"
+          } else {
+            ""
+          };
+          self
+            .inner
+            .logger()
+            .error(format!("[TCC] Ignored a tracing event: {problem}{more}"));
         }
       }
     }
@@ -259,7 +280,9 @@ fn service_name(options: Unknown<'_>) -> Option<String> {
   let options: Object = unsafe { options.cast() }.ok()?;
   let from = |o: &Object| -> Option<String> {
     let v: Unknown = o.get_named_property("serviceName").ok()?;
-    (v.get_type().ok()? == ValueType::String).then(|| unsafe { v.cast::<String>() }.ok()).flatten()
+    (v.get_type().ok()? == ValueType::String)
+      .then(|| unsafe { v.cast::<String>() }.ok())
+      .flatten()
   };
   let config: Option<Unknown> = options.get_named_property("config").ok();
   match config.filter(|c| c.get_type().ok() == Some(ValueType::Object)) {
@@ -298,7 +321,10 @@ impl ToNapiValue for JsFeedbackResponse {
   ts_return_type = "Promise<Response | undefined>"
 )]
 pub fn submit_feedback<'env>(env: &'env Env, args: Unknown<'env>) -> Result<PromiseRaw<'env, JsFeedbackResponse>> {
-  let json = host::stringify(env, args).ok().flatten().unwrap_or_else(|| "{}".to_string());
+  let json = host::stringify(env, args)
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| "{}".to_string());
   let log = Logger::new(Host::console_only(env)?, false);
   let prepared = feedback::prepare(&json, &ProcessEnv, &log);
   env.spawn_future(async move {

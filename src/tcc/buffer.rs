@@ -116,8 +116,16 @@ impl SpanInfo {
       span_id: head.id.map(|i| i.get().to_string()),
       is_root: head.is_root(),
       tcc_run_id: if root_start { head.tcc_run_id() } else { None },
-      metadata: if root_start { head.metadata_object().map(str::to_string) } else { None },
-      label: if debug { format!("{} span: {}", head.type_text(), head.name_text()) } else { String::new() },
+      metadata: if root_start {
+        head.metadata_object().map(str::to_string)
+      } else {
+        None
+      },
+      label: if debug {
+        format!("{} span: {}", head.type_text(), head.name_text())
+      } else {
+        String::new()
+      },
     })
   }
 }
@@ -208,7 +216,9 @@ impl TraceBuffer {
           trace.run_id = Some(info.tcc_run_id.clone().unwrap_or_else(new_run_id));
           trace.metadata = info.metadata.clone();
           let run = trace.run_id.clone();
-          self.log.debug(|| format!("[TCC] Run ID {} for trace {}", run_text(run.as_deref()), key_text(&key)));
+          self
+            .log
+            .debug(|| format!("[TCC] Run ID {} for trace {}", run_text(run.as_deref()), key_text(&key)));
           if let Some(meta) = &info.metadata {
             self.log.debug_with("[TCC] Metadata:", || pretty(meta));
           }
@@ -232,7 +242,9 @@ impl TraceBuffer {
           trace.run_id = Some(info.tcc_run_id.clone().unwrap_or_else(self.new_run_id));
           trace.metadata = info.metadata.clone();
         }
-        if info.is_root && let Some(export) = self.take(&key, ExportReason::RootEnded) {
+        if info.is_root
+          && let Some(export) = self.take(&key, ExportReason::RootEnded)
+        {
           out.push(export);
         }
       }
@@ -245,7 +257,10 @@ impl TraceBuffer {
   pub fn drain(&mut self) -> Vec<TraceExport> {
     let mut keys: Vec<(u64, String)> = self.traces.iter().map(|(k, t)| (t.seq, k.clone())).collect();
     keys.sort();
-    keys.into_iter().filter_map(|(_, k)| self.take(&k, ExportReason::Flush)).collect()
+    keys
+      .into_iter()
+      .filter_map(|(_, k)| self.take(&k, ExportReason::Flush))
+      .collect()
   }
 
   /// Exports traces idle for longer than the TTL.
@@ -285,7 +300,9 @@ impl TraceBuffer {
       let (run_id, metadata) = match self.recent.get(key) {
         Some((run, meta)) => {
           self.counters.late_spans += 1;
-          self.log.debug(|| format!("[TCC] Late span for already exported trace {}", key_text(key)));
+          self
+            .log
+            .debug(|| format!("[TCC] Late span for already exported trace {}", key_text(key)));
           (run.clone(), meta.clone())
         }
         None => (None, None),
@@ -318,8 +335,12 @@ impl TraceBuffer {
 
   /// Replaces a buffered span by id. Hands the JSON back when the span is not buffered.
   fn replace(&mut self, key: &str, span_id: Option<&str>, json: String, now: Instant) -> Result<(), String> {
-    let Some(trace) = self.traces.get_mut(key) else { return Err(json) };
-    let Some(&pos) = span_id.and_then(|id| trace.index.get(id)) else { return Err(json) };
+    let Some(trace) = self.traces.get_mut(key) else {
+      return Err(json);
+    };
+    let Some(&pos) = span_id.and_then(|id| trace.index.get(id)) else {
+      return Err(json);
+    };
     let slot = &mut trace.spans[pos].1;
     trace.bytes = trace.bytes + json.len() - slot.len();
     self.bytes = self.bytes + json.len() - slot.len();
@@ -346,13 +367,23 @@ impl TraceBuffer {
       return None;
     }
     let export = build_payload(&trace, reason);
-    self.log.debug(|| format!("[TCC] Exporting {} spans for run {}", export.span_count, export.run_id_text()));
+    self.log.debug(|| {
+      format!(
+        "[TCC] Exporting {} spans for run {}",
+        export.span_count,
+        export.run_id_text()
+      )
+    });
     self.log.debug_with("[TCC] Payload:", || pretty(&export.body));
     Some(export)
   }
 
   fn remember(&mut self, key: &str, trace: &Trace) {
-    if self.recent.insert(key.to_string(), (trace.run_id.clone(), trace.metadata.clone())).is_none() {
+    if self
+      .recent
+      .insert(key.to_string(), (trace.run_id.clone(), trace.metadata.clone()))
+      .is_none()
+    {
       self.recent_order.push_back(key.to_string());
     }
     while self.recent_order.len() > RECENT_RUNS {
@@ -365,7 +396,9 @@ impl TraceBuffer {
   fn enforce_limits(&mut self) -> Vec<TraceExport> {
     let mut out = Vec::new();
     while self.traces.len() > self.limits.max_traces || self.bytes > self.limits.max_bytes {
-      let Some(oldest) = self.traces.iter().min_by_key(|(_, t)| t.seq).map(|(k, _)| k.clone()) else { break };
+      let Some(oldest) = self.traces.iter().min_by_key(|(_, t)| t.seq).map(|(k, _)| k.clone()) else {
+        break;
+      };
       self.counters.early_exports += 1;
       self.log.warn(format!(
         "[TCC] Buffer limit reached ({} traces, {} bytes); sending trace {} before its root ended. \
@@ -421,15 +454,27 @@ fn build_payload(trace: &Trace, reason: ExportReason) -> TraceExport {
     with_run_id(json, &head, trace.run_id.as_deref(), &mut body);
   }
   body.push_str("]}");
-  TraceExport { run_id: trace.run_id.clone(), body, span_count: trace.spans.len(), reason }
+  TraceExport {
+    run_id: trace.run_id.clone(),
+    body,
+    span_count: trace.spans.len(),
+    reason,
+  }
 }
 
 fn run_text(raw: Option<&str>) -> String {
-  raw.map_or_else(|| "undefined".into(), |r| serde_json::from_str::<String>(r).unwrap_or_else(|_| r.to_string()))
+  raw.map_or_else(
+    || "undefined".into(),
+    |r| serde_json::from_str::<String>(r).unwrap_or_else(|_| r.to_string()),
+  )
 }
 
 fn key_text(key: &str) -> String {
-  if key.is_empty() { "undefined".into() } else { run_text(Some(key)) }
+  if key.is_empty() {
+    "undefined".into()
+  } else {
+    run_text(Some(key))
+  }
 }
 
 /// 2-space indented JSON, as `JSON.stringify(x, null, 2)` prints it. Falls back to the raw text when the JSON holds
@@ -449,7 +494,11 @@ mod tests {
   const RUN: &str = "11111111-1111-4111-8111-111111111111";
 
   fn span(id: &str, trace: &str, root: bool, extra: &str) -> String {
-    let parent = if root { String::new() } else { ",\"parentSpanId\":\"root\"".to_string() };
+    let parent = if root {
+      String::new()
+    } else {
+      ",\"parentSpanId\":\"root\"".to_string()
+    };
     format!(
       r#"{{"id":"{id}","traceId":"{trace}","name":"span","type":"agent_run"{extra},"isEvent":false,"isRootSpan":{root}{parent}}}"#
     )
@@ -469,17 +518,34 @@ mod tests {
     let mut b = buffer(BufferLimits::default());
     let t = Instant::now();
     let meta = format!(r#","metadata":{{"tcc.runId":"{RUN}","tcc.sessionId":"s1","custom":"x"}}"#);
-    assert!(b.on_event(EventKind::Started, span("root", "t1", true, &meta), t).is_empty());
-    assert!(b.on_event(EventKind::Started, span("child", "t1", false, ""), t).is_empty());
-    assert!(b.on_event(EventKind::Ended, span("child", "t1", false, ",\"endTime\":\"e\""), t).is_empty());
+    assert!(
+      b.on_event(EventKind::Started, span("root", "t1", true, &meta), t)
+        .is_empty()
+    );
+    assert!(
+      b.on_event(EventKind::Started, span("child", "t1", false, ""), t)
+        .is_empty()
+    );
+    assert!(
+      b.on_event(EventKind::Ended, span("child", "t1", false, ",\"endTime\":\"e\""), t)
+        .is_empty()
+    );
     let out = b.on_event(EventKind::Ended, span("root", "t1", true, &meta), t);
     assert_eq!(out.len(), 1, "one export on root end");
     let v = body(&out[0]);
     assert_eq!(v["runId"], RUN);
     assert_eq!(v["traceId"], "t1");
     assert_eq!(v["framework"], "mastra");
-    assert_eq!(v["metadata"], serde_json::json!({"tcc.runId": RUN, "tcc.sessionId": "s1", "custom": "x"}));
-    let ids: Vec<_> = v["spans"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(
+      v["metadata"],
+      serde_json::json!({"tcc.runId": RUN, "tcc.sessionId": "s1", "custom": "x"})
+    );
+    let ids: Vec<_> = v["spans"]
+      .as_array()
+      .unwrap()
+      .iter()
+      .map(|s| s["id"].as_str().unwrap())
+      .collect();
     assert_eq!(ids, ["root", "child"], "start order");
     assert_eq!(v["spans"][1]["endTime"], "e", "ended version replaced the started one");
     for s in v["spans"].as_array().unwrap() {
@@ -494,7 +560,11 @@ mod tests {
     let mut b = buffer(BufferLimits::default());
     let t = Instant::now();
     b.on_event(EventKind::Started, span("r", "t", true, r#","metadata":{"a":1}"#), t);
-    let out = b.on_event(EventKind::Ended, span("r", "t", true, r#","metadata":{"a":1,"b":2}"#), t);
+    let out = b.on_event(
+      EventKind::Ended,
+      span("r", "t", true, r#","metadata":{"a":1,"b":2}"#),
+      t,
+    );
     assert_eq!(
       out[0].body,
       r#"{"runId":"generated","traceId":"t","framework":"mastra","metadata":{"a":1},"spans":[{"id":"r","traceId":"t","name":"span","type":"agent_run","metadata":{"a":1,"b":2},"isEvent":false,"isRootSpan":true,"runId":"generated"}]}"#
@@ -518,7 +588,10 @@ mod tests {
   #[test]
   fn event_spans_are_kept_in_arrival_order_unless_disabled() {
     for include in [true, false] {
-      let mut b = buffer(BufferLimits { include_event_spans: include, ..Default::default() });
+      let mut b = buffer(BufferLimits {
+        include_event_spans: include,
+        ..Default::default()
+      });
       let t = Instant::now();
       b.on_event(EventKind::Started, span("r", "t", true, ""), t);
       b.on_event(EventKind::Ended, span("ev", "t", false, ""), t);
@@ -532,8 +605,16 @@ mod tests {
   fn run_id_and_metadata_freeze_at_the_first_root_start() {
     let mut b = buffer(BufferLimits::default());
     let t = Instant::now();
-    b.on_event(EventKind::Started, span("r", "t", true, r#","metadata":{"tcc.runId":"one"}"#), t);
-    b.on_event(EventKind::Started, span("r2", "t", true, r#","metadata":{"tcc.runId":"two"}"#), t);
+    b.on_event(
+      EventKind::Started,
+      span("r", "t", true, r#","metadata":{"tcc.runId":"one"}"#),
+      t,
+    );
+    b.on_event(
+      EventKind::Started,
+      span("r2", "t", true, r#","metadata":{"tcc.runId":"two"}"#),
+      t,
+    );
     let out = b.on_event(EventKind::Ended, span("r", "t", true, ""), t);
     let v = body(&out[0]);
     assert_eq!(v["runId"], "one");
@@ -558,7 +639,11 @@ mod tests {
   fn drain_exports_every_trace_once_and_late_spans_keep_the_run_id() {
     let mut b = buffer(BufferLimits::default());
     let t = Instant::now();
-    b.on_event(EventKind::Started, span("r1", "t1", true, r#","metadata":{"tcc.runId":"run1"}"#), t);
+    b.on_event(
+      EventKind::Started,
+      span("r1", "t1", true, r#","metadata":{"tcc.runId":"run1"}"#),
+      t,
+    );
     b.on_event(EventKind::Started, span("r2", "t2", true, ""), t);
     let out = b.drain();
     assert_eq!(out.len(), 2);
@@ -575,7 +660,11 @@ mod tests {
   #[test]
   fn a_root_that_ends_without_a_start_names_its_run() {
     let mut b = buffer(BufferLimits::default());
-    let out = b.on_event(EventKind::Ended, span("r", "t", true, r#","metadata":{"tcc.runId":"x"}"#), Instant::now());
+    let out = b.on_event(
+      EventKind::Ended,
+      span("r", "t", true, r#","metadata":{"tcc.runId":"x"}"#),
+      Instant::now(),
+    );
     let v = body(&out[0]);
     assert_eq!(v["runId"], "x");
     assert_eq!(v["metadata"]["tcc.runId"], "x");
@@ -595,10 +684,17 @@ mod tests {
   #[test]
   fn idle_traces_expire_after_the_ttl() {
     let ttl = Duration::from_secs(5);
-    let mut b = buffer(BufferLimits { trace_ttl: ttl, ..Default::default() });
+    let mut b = buffer(BufferLimits {
+      trace_ttl: ttl,
+      ..Default::default()
+    });
     let t = Instant::now();
     b.on_event(EventKind::Started, span("r", "old", true, ""), t);
-    b.on_event(EventKind::Started, span("r", "new", true, ""), t + Duration::from_secs(4));
+    b.on_event(
+      EventKind::Started,
+      span("r", "new", true, ""),
+      t + Duration::from_secs(4),
+    );
     assert_eq!(b.next_expiry(), Some(t + ttl));
     assert!(b.expire(t + Duration::from_secs(4)).is_empty());
     let out = b.expire(t + ttl);
@@ -610,7 +706,10 @@ mod tests {
 
   #[test]
   fn at_the_trace_bound_the_oldest_trace_is_sent_early() {
-    let mut b = buffer(BufferLimits { max_traces: 2, ..Default::default() });
+    let mut b = buffer(BufferLimits {
+      max_traces: 2,
+      ..Default::default()
+    });
     let t = Instant::now();
     b.on_event(EventKind::Started, span("r", "a", true, ""), t);
     b.on_event(EventKind::Started, span("r", "b", true, ""), t);
@@ -624,10 +723,21 @@ mod tests {
 
   #[test]
   fn at_the_byte_bound_the_oldest_trace_is_sent_early() {
-    let mut b = buffer(BufferLimits { max_bytes: 500, ..Default::default() });
+    let mut b = buffer(BufferLimits {
+      max_bytes: 500,
+      ..Default::default()
+    });
     let t = Instant::now();
-    b.on_event(EventKind::Started, span("r", "a", true, &format!(r#","input":"{}""#, "x".repeat(200))), t);
-    let out = b.on_event(EventKind::Started, span("r", "b", true, &format!(r#","input":"{}""#, "y".repeat(200))), t);
+    b.on_event(
+      EventKind::Started,
+      span("r", "a", true, &format!(r#","input":"{}""#, "x".repeat(200))),
+      t,
+    );
+    let out = b.on_event(
+      EventKind::Started,
+      span("r", "b", true, &format!(r#","input":"{}""#, "y".repeat(200))),
+      t,
+    );
     assert_eq!(out.len(), 1);
     assert_eq!(body(&out[0])["traceId"], "a");
     assert!(b.buffered_bytes() <= 500, "bytes {}", b.buffered_bytes());
@@ -646,7 +756,13 @@ mod tests {
     assert_eq!(out.len(), 1);
     assert_eq!(b.counters.invalid_spans, 2);
     let lines = lines.lock();
-    assert_eq!(lines.iter().filter(|l| l.1.starts_with("[TCC] Dropped a malformed span event")).count(), 2);
+    assert_eq!(
+      lines
+        .iter()
+        .filter(|l| l.1.starts_with("[TCC] Dropped a malformed span event"))
+        .count(),
+      2
+    );
   }
 
   #[test]

@@ -80,8 +80,12 @@ impl TccOptions {
       ..RetryPolicy::default()
     };
     let limits = BufferLimits {
-      max_traces: self.max_buffered_traces.map_or(DEFAULT_MAX_BUFFERED_TRACES, |n| (n as usize).max(1)),
-      max_bytes: self.max_buffered_bytes.map_or(DEFAULT_MAX_BUFFERED_BYTES, |n| n as usize),
+      max_traces: self
+        .max_buffered_traces
+        .map_or(DEFAULT_MAX_BUFFERED_TRACES, |n| (n as usize).max(1)),
+      max_bytes: self
+        .max_buffered_bytes
+        .map_or(DEFAULT_MAX_BUFFERED_BYTES, |n| n as usize),
       trace_ttl: self.trace_ttl_ms.map_or(DEFAULT_TRACE_TTL, ms),
       include_event_spans: self.include_event_spans.unwrap_or(true),
     };
@@ -104,7 +108,10 @@ mod tests {
   #[test]
   fn the_key_comes_from_options_then_env_and_empty_counts_as_missing() {
     let env = MapEnv::from_pairs(&[("TCC_API_KEY", "env_key")]);
-    let opts = |k: Option<&str>| TccOptions { api_key: k.map(String::from), ..Default::default() };
+    let opts = |k: Option<&str>| TccOptions {
+      api_key: k.map(String::from),
+      ..Default::default()
+    };
     assert_eq!(opts(Some("mine")).resolve(&env).unwrap().api_key, "mine");
     assert_eq!(opts(Some("")).resolve(&env).unwrap().api_key, "env_key");
     assert_eq!(opts(None).resolve(&env).unwrap().api_key, "env_key");
@@ -120,7 +127,12 @@ mod tests {
   #[test]
   fn the_explicit_key_decides_dev_routing() {
     let env = MapEnv::from_pairs(&[("TCC_API_KEY", "dev_env")]);
-    let cfg = TccOptions { api_key: Some("tcc_prod_x".into()), ..Default::default() }.resolve(&env).unwrap();
+    let cfg = TccOptions {
+      api_key: Some("tcc_prod_x".into()),
+      ..Default::default()
+    }
+    .resolve(&env)
+    .unwrap();
     assert_eq!(cfg.endpoint, "https://api.thecontext.company/v1/mastra");
     let cfg = TccOptions::default().resolve(&env).unwrap();
     assert_eq!(cfg.endpoint, "https://dev.thecontext.company/v1/mastra");

@@ -8,13 +8,13 @@
 //! ```
 
 use super::buffer::{BufferCounters, EventKind, TraceBuffer, TraceExport};
-use parking_lot::Mutex;
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{Busy, Inflight};
 use crate::runtime;
 use crate::transport::{HttpRequest, HttpSender, Outcome};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,7 +82,12 @@ impl TccExporter {
     let endpoint = config.endpoint.clone();
     let worker = Worker::new(config, log.clone(), shared.clone());
     runtime::handle().spawn(worker.run(rx));
-    Self { tx, shared, log, endpoint }
+    Self {
+      tx,
+      shared,
+      log,
+      endpoint,
+    }
   }
 
   pub fn endpoint(&self) -> &str {
@@ -165,7 +170,10 @@ impl Worker {
     }
     Self {
       buffer: TraceBuffer::new(config.limits.clone(), log.clone()),
-      sender: Arc::new(HttpSender { timeout: config.timeout, policy: config.retry }),
+      sender: Arc::new(HttpSender {
+        timeout: config.timeout,
+        policy: config.retry,
+      }),
       headers,
       endpoint: config.endpoint,
       log,
@@ -227,11 +235,17 @@ impl Worker {
     for export in exports {
       self.shared.busy.enter();
       let seq = self.inflight.start();
-      let req = HttpRequest { url: self.endpoint.clone(), headers: self.headers.clone(), body: Bytes::from(export.body.clone()) };
+      let req = HttpRequest {
+        url: self.endpoint.clone(),
+        headers: self.headers.clone(),
+        body: Bytes::from(export.body.clone()),
+      };
       let sender = self.sender.clone();
       let log = self.log.clone();
       let shared = self.shared.clone();
-      let task = self.tasks.spawn(async move { deliver(&sender, &req, &export, &log, &shared).await });
+      let task = self
+        .tasks
+        .spawn(async move { deliver(&sender, &req, &export, &log, &shared).await });
       self.task_seqs.insert(task.id(), seq);
     }
   }
@@ -267,7 +281,12 @@ async fn deliver(sender: &HttpSender, req: &HttpRequest, export: &TraceExport, l
       c.bytes_sent.fetch_add(req.body.len() as u64, Ordering::Relaxed);
       log.debug(|| format!("[TCC] Successfully exported run {run}"));
     }
-    Outcome::Rejected { status, status_text, body, .. } => {
+    Outcome::Rejected {
+      status,
+      status_text,
+      body,
+      ..
+    } => {
       c.runs_failed.fetch_add(1, Ordering::Relaxed);
       log.error_with(format!("[TCC] Failed to export: {status} {status_text}"), body);
     }
@@ -307,15 +326,24 @@ mod tests {
             }
             buf.extend_from_slice(&chunk[..n]);
             let text = String::from_utf8_lossy(&buf).to_string();
-            let Some(head_end) = text.find("\r\n\r\n") else { continue };
+            let Some(head_end) = text.find("\r\n\r\n") else {
+              continue;
+            };
             let len: usize = text[..head_end]
               .lines()
-              .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+              .find_map(|l| {
+                l.to_ascii_lowercase()
+                  .strip_prefix("content-length:")
+                  .map(|v| v.trim().parse().unwrap())
+              })
               .unwrap_or(0);
             if buf.len() < head_end + 4 + len {
               continue;
             }
-            let status = { let mut s = script.lock(); if s.is_empty() { 200 } else { s.remove(0) } };
+            let status = {
+              let mut s = script.lock();
+              if s.is_empty() { 200 } else { s.remove(0) }
+            };
             if status == 200 {
               b.lock().push(text[head_end + 4..head_end + 4 + len].to_string());
             }
@@ -329,13 +357,19 @@ mod tests {
     (url, bodies)
   }
 
-  fn exporter(url: &str) -> (TccExporter, Arc<parking_lot::Mutex<Vec<(crate::log::Level, String, Option<String>)>>>) {
+  fn exporter(url: &str) -> (TccExporter, capture::Lines) {
     let env = MapEnv::from_pairs(&[("TCC_API_KEY", "tcc_test")]);
-    let opts = TccOptions { endpoint: Some(url.into()), ..Default::default() };
+    let opts = TccOptions {
+      endpoint: Some(url.into()),
+      ..Default::default()
+    };
     let mut config = opts.resolve(&env).unwrap();
     config.retry.initial_backoff = Duration::from_millis(10);
     let (log, lines) = capture::logger(false);
-    (TccExporter::start(config, log, Arc::new(Busy::new(Arc::new(|| {})))), lines)
+    (
+      TccExporter::start(config, log, Arc::new(Busy::new(Arc::new(|| {})))),
+      lines,
+    )
   }
 
   const ROOT: &str = r#"{"id":"r","traceId":"t","isRootSpan":true,"metadata":{"tcc.runId":"run-1"}}"#;
@@ -346,7 +380,9 @@ mod tests {
     let (ex, _) = exporter(&url);
     ex.push(EventKind::Started, ROOT.into());
     ex.push(EventKind::Ended, ROOT.into());
-    tokio::time::timeout(Duration::from_secs(5), ex.flush()).await.expect("flush resolves");
+    tokio::time::timeout(Duration::from_secs(5), ex.flush())
+      .await
+      .expect("flush resolves");
     assert_eq!(bodies.lock().len(), 1);
     assert_eq!(ex.stats().runs_exported, 1);
     assert_eq!(ex.pending(), 0);
@@ -358,10 +394,17 @@ mod tests {
     let (ex, lines) = exporter(&url);
     ex.push(EventKind::Started, ROOT.into());
     ex.push(EventKind::Ended, ROOT.into());
-    tokio::time::timeout(Duration::from_secs(5), ex.flush()).await.expect("flush resolves");
+    tokio::time::timeout(Duration::from_secs(5), ex.flush())
+      .await
+      .expect("flush resolves");
     assert_eq!(bodies.lock().len(), 1);
     let s = ex.stats();
     assert_eq!((s.retries, s.requests, s.runs_exported), (2, 3, 1));
-    assert!(lines.lock().iter().any(|l| l.1.starts_with("[TCC] Export of run run-1 failed (503")));
+    assert!(
+      lines
+        .lock()
+        .iter()
+        .any(|l| l.1.starts_with("[TCC] Export of run run-1 failed (503"))
+    );
   }
 }

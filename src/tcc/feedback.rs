@@ -83,7 +83,9 @@ pub fn prepare(args_json: &str, env: &impl EnvSource, log: &Logger) -> Result<Ht
     return Err(Refusal::Logged);
   }
   if let Some(n) = utf16_len(args.text).filter(|n| *n > MAX_TEXT_LENGTH) {
-    log.error(format!("[TCC] Cannot submit feedback: text length ({n}) exceeds maximum of {MAX_TEXT_LENGTH} characters"));
+    log.error(format!(
+      "[TCC] Cannot submit feedback: text length ({n}) exceeds maximum of {MAX_TEXT_LENGTH} characters"
+    ));
     return Err(Refusal::Logged);
   }
   let url = url::feedback_url(env).map_err(Refusal::Url)?;
@@ -99,7 +101,11 @@ pub fn prepare(args_json: &str, env: &impl EnvSource, log: &Logger) -> Result<Ht
   })?;
   auth.set_sensitive(true);
   headers.insert(AUTHORIZATION, auth);
-  Ok(HttpRequest { url, headers, body: Bytes::from(body(&args)) })
+  Ok(HttpRequest {
+    url,
+    headers,
+    body: Bytes::from(body(&args)),
+  })
 }
 
 /// `JSON.stringify({ runId, score, text })` with undefined members left out.
@@ -119,14 +125,31 @@ fn body(args: &FeedbackArgs<'_>) -> String {
 
 /// Sends prepared feedback. `None` when the request failed without a response (already logged).
 pub async fn send(req: HttpRequest, log: &Logger) -> Option<FeedbackResponse> {
-  let sender = HttpSender { timeout: FEEDBACK_TIMEOUT, policy: RetryPolicy { max_retries: 2, ..RetryPolicy::default() } };
+  let sender = HttpSender {
+    timeout: FEEDBACK_TIMEOUT,
+    policy: RetryPolicy {
+      max_retries: 2,
+      ..RetryPolicy::default()
+    },
+  };
   match sender.send(&req, |_| {}).await {
-    Outcome::Delivered { status, body, .. } => {
-      Some(FeedbackResponse { status, status_text: status_text(status), body })
-    }
-    Outcome::Rejected { status, status_text, body, .. } => {
+    Outcome::Delivered { status, body, .. } => Some(FeedbackResponse {
+      status,
+      status_text: status_text(status),
+      body,
+    }),
+    Outcome::Rejected {
+      status,
+      status_text,
+      body,
+      ..
+    } => {
       log.error(format!("[TCC] Failed to submit feedback: {status} {body}"));
-      Some(FeedbackResponse { status, status_text, body })
+      Some(FeedbackResponse {
+        status,
+        status_text,
+        body,
+      })
     }
     Outcome::Failed { error, .. } => {
       log.error_with("[TCC] Error submitting feedback:", error);
@@ -136,7 +159,11 @@ pub async fn send(req: HttpRequest, log: &Logger) -> Option<FeedbackResponse> {
 }
 
 fn status_text(status: u16) -> String {
-  reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("").to_string()
+  reqwest::StatusCode::from_u16(status)
+    .ok()
+    .and_then(|s| s.canonical_reason())
+    .unwrap_or("")
+    .to_string()
 }
 
 #[cfg(test)]
@@ -158,13 +185,38 @@ mod tests {
   fn validation_follows_the_reference_order_and_texts() {
     let key = [("TCC_API_KEY", "k"), ("TCC_BASE_URL", "http://localhost:1")];
     let long = format!(r#"{{"runId":"{ID}","text":"{}"}}"#, "é".repeat(2001));
-    let cases: Vec<(String, &[(&str, &str)], &str)> = vec![
-      (r#"{"runId":"nope","score":"thumbs_up"}"#.into(), &key, "[TCC] Cannot submit feedback: runId must be a UUID"),
-      (r#"{"score":"thumbs_up"}"#.into(), &key, "[TCC] Cannot submit feedback: runId must be a UUID"),
-      (format!(r#"{{"runId":"{ID}"}}"#), &key, "[TCC] Cannot submit feedback: at least one of 'score' or 'text' must be provided"),
-      (format!(r#"{{"runId":"{ID}","score":"","text":""}}"#), &key, "[TCC] Cannot submit feedback: at least one of 'score' or 'text' must be provided"),
-      (long, &key, "[TCC] Cannot submit feedback: text length (2001) exceeds maximum of 2000 characters"),
-      (format!(r#"{{"runId":"{ID}","score":"thumbs_up"}}"#), &[], "[TCC] Cannot submit feedback: TCC_API_KEY environment variable is not set"),
+    type Case<'a> = (String, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
+      (
+        r#"{"runId":"nope","score":"thumbs_up"}"#.into(),
+        &key,
+        "[TCC] Cannot submit feedback: runId must be a UUID",
+      ),
+      (
+        r#"{"score":"thumbs_up"}"#.into(),
+        &key,
+        "[TCC] Cannot submit feedback: runId must be a UUID",
+      ),
+      (
+        format!(r#"{{"runId":"{ID}"}}"#),
+        &key,
+        "[TCC] Cannot submit feedback: at least one of 'score' or 'text' must be provided",
+      ),
+      (
+        format!(r#"{{"runId":"{ID}","score":"","text":""}}"#),
+        &key,
+        "[TCC] Cannot submit feedback: at least one of 'score' or 'text' must be provided",
+      ),
+      (
+        long,
+        &key,
+        "[TCC] Cannot submit feedback: text length (2001) exceeds maximum of 2000 characters",
+      ),
+      (
+        format!(r#"{{"runId":"{ID}","score":"thumbs_up"}}"#),
+        &[],
+        "[TCC] Cannot submit feedback: TCC_API_KEY environment variable is not set",
+      ),
     ];
     for (args, env, want) in cases {
       let (r, lines) = check(&args, env);
@@ -195,6 +247,9 @@ mod tests {
     assert_eq!(req.headers.len(), 2);
     assert_eq!(req.headers[AUTHORIZATION], "Bearer dev_k");
     assert_eq!(req.headers[CONTENT_TYPE], "application/json");
-    assert_eq!(&req.body[..], format!(r#"{{"runId":"{upper}","score":"thumbs_down","text":""}}"#).as_bytes());
+    assert_eq!(
+      &req.body[..],
+      format!(r#"{{"runId":"{upper}","score":"thumbs_down","text":""}}"#).as_bytes()
+    );
   }
 }

@@ -184,7 +184,10 @@ mod tests {
 
   #[test]
   fn run_id_is_appended_as_the_last_key() {
-    assert_eq!(appended(r#"{"id":"a","x":1}"#, Some(r#""r1""#)), r#"{"id":"a","x":1,"runId":"r1"}"#);
+    assert_eq!(
+      appended(r#"{"id":"a","x":1}"#, Some(r#""r1""#)),
+      r#"{"id":"a","x":1,"runId":"r1"}"#
+    );
     assert_eq!(appended("{}", Some(r#""r1""#)), r#"{"runId":"r1"}"#);
     assert_eq!(appended(r#"{"id":"a"}"#, None), r#"{"id":"a"}"#);
   }
@@ -195,7 +198,10 @@ mod tests {
       appended(r#"{"id":"a","runId":"old","z":2}"#, Some(r#""new""#)),
       r#"{"id":"a","runId":"new","z":2}"#
     );
-    assert_eq!(appended(r#"{"id":"a","runId":"old","z":2}"#, None), r#"{"id":"a","z":2}"#);
+    assert_eq!(
+      appended(r#"{"id":"a","runId":"old","z":2}"#, None),
+      r#"{"id":"a","z":2}"#
+    );
   }
 
   #[test]
@@ -203,7 +209,10 @@ mod tests {
     let json = r#"{"id":"a","name":"bad \ud800 name","input":"\udfff"}"#;
     let head = SpanHead::parse(json).unwrap();
     assert_eq!(head.id.unwrap().get(), r#""a""#);
-    assert_eq!(appended(json, Some(r#""r""#)), r#"{"id":"a","name":"bad \ud800 name","input":"\udfff","runId":"r"}"#);
+    assert_eq!(
+      appended(json, Some(r#""r""#)),
+      r#"{"id":"a","name":"bad \ud800 name","input":"\udfff","runId":"r"}"#
+    );
   }
 
   #[test]

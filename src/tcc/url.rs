@@ -52,7 +52,10 @@ pub fn is_safe_origin(url: &Url) -> bool {
   let scheme = url.scheme();
   let official = scheme == "https"
     && url.port().is_none()
-    && matches!(url.host(), Some(Host::Domain("api.thecontext.company" | "dev.thecontext.company")));
+    && matches!(
+      url.host(),
+      Some(Host::Domain("api.thecontext.company" | "dev.thecontext.company"))
+    );
   let loopback = (scheme == "http" || scheme == "https")
     && match url.host() {
       Some(Host::Domain(d)) => d == "localhost",
@@ -88,7 +91,10 @@ pub fn base_url(api_key: Option<&str>, env: &impl EnvSource) -> Result<String, U
   if let Some(raw) = env.non_empty(TCC_BASE_URL) {
     return normalize_base_url(&raw, unsafe_allowed(env));
   }
-  let key = api_key.map(str::to_string).or_else(|| env.var(TCC_API_KEY)).unwrap_or_default();
+  let key = api_key
+    .map(str::to_string)
+    .or_else(|| env.var(TCC_API_KEY))
+    .unwrap_or_default();
   Ok(if key.starts_with("dev_") { DEV_BASE } else { PROD_BASE }.to_string())
 }
 
@@ -140,16 +146,25 @@ mod tests {
     let ok = [
       ("https://api.thecontext.company/", "https://api.thecontext.company"),
       ("https://api.thecontext.company/v1", "https://api.thecontext.company/v1"),
-      ("https://api.thecontext.company/v1/", "https://api.thecontext.company/v1"),
+      (
+        "https://api.thecontext.company/v1/",
+        "https://api.thecontext.company/v1",
+      ),
       ("https://dev.thecontext.company", "https://dev.thecontext.company"),
       ("https://API.TheContext.Company:443/", "https://api.thecontext.company"),
-      ("https://api.thecontext.company/?q=1#frag", "https://api.thecontext.company"),
+      (
+        "https://api.thecontext.company/?q=1#frag",
+        "https://api.thecontext.company",
+      ),
       ("http://localhost:8787/", "http://localhost:8787"),
       ("http://localhost:80/", "http://localhost"),
       ("https://localhost/base//", "https://localhost/base"),
       ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
       ("http://[::1]:4000/x/", "http://[::1]:4000/x"),
-      ("https://user:secret@api.thecontext.company/", "https://api.thecontext.company"),
+      (
+        "https://user:secret@api.thecontext.company/",
+        "https://api.thecontext.company",
+      ),
     ];
     for (input, want) in ok {
       assert_eq!(normalize_base_url(input, false).as_deref(), Ok(want), "input {input}");
@@ -172,10 +187,15 @@ mod tests {
     for input in refused {
       let err = normalize_base_url(input, false).unwrap_err();
       assert!(matches!(err, UrlError::UnsafeBase(_)), "input {input}: {err}");
-      assert!(err.to_string().starts_with("[TCC] Refusing unsafe TCC base URL ("), "{err}");
+      assert!(
+        err.to_string().starts_with("[TCC] Refusing unsafe TCC base URL ("),
+        "{err}"
+      );
     }
     assert_eq!(
-      normalize_base_url("https://evil.example/", false).unwrap_err().to_string(),
+      normalize_base_url("https://evil.example/", false)
+        .unwrap_err()
+        .to_string(),
       "[TCC] Refusing unsafe TCC base URL (https://evil.example). Use https://api.thecontext.company, \
        https://dev.thecontext.company, localhost, or set TCC_ALLOW_UNSAFE_BASE_URL=1 for self-hosted testing."
     );
@@ -200,23 +220,105 @@ mod tests {
   #[test]
   fn endpoint_resolution_table() {
     let env = |pairs: &[(&str, &str)]| MapEnv::from_pairs(pairs);
-    let cases: &[(Option<&str>, &str, MapEnv, Result<&str, &str>)] = &[
-      (None, "tcc_prod_1", env(&[]), Ok("https://api.thecontext.company/v1/mastra")),
-      (None, "dev_abc", env(&[]), Ok("https://dev.thecontext.company/v1/mastra")),
-      (None, "tcc_prod_1", env(&[("TCC_API_KEY", "dev_x")]), Ok("https://api.thecontext.company/v1/mastra")),
-      (None, "k", env(&[("TCC_BASE_URL", "http://localhost:8787/")]), Ok("http://localhost:8787/v1/mastra")),
-      (None, "k", env(&[("TCC_BASE_URL", "https://api.thecontext.company/v1")]), Ok("https://api.thecontext.company/v1/v1/mastra")),
-      (None, "k", env(&[("TCC_BASE_URL", "")]), Ok("https://api.thecontext.company/v1/mastra")),
-      (None, "k", env(&[("TCC_BASE_URL", "https://evil.example")]), Err("[TCC] Refusing unsafe TCC base URL")),
-      (None, "k", env(&[("TCC_BASE_URL", "https://evil.example"), ("TCC_ALLOW_UNSAFE_BASE_URL", "1")]), Ok("https://evil.example/v1/mastra")),
-      (None, "k", env(&[("TCC_BASE_URL", "https://evil.example"), ("TCC_ALLOW_UNSAFE_BASE_URL", "true")]), Err("[TCC] Refusing unsafe")),
-      (Some("http://localhost:8787/v1/mastra"), "k", env(&[]), Ok("http://localhost:8787/v1/mastra")),
-      (Some("https://api.thecontext.company/custom/"), "k", env(&[]), Ok("https://api.thecontext.company/custom/")),
-      (Some("https://evil.example/v1/mastra"), "k", env(&[]), Err("[TCC] Refusing to send credentials to unsafe URL (https://evil.example)")),
-      (Some("https://api.thecontext.company@evil.example/"), "k", env(&[]), Err("[TCC] Refusing to send credentials")),
+    type Case<'a> = (Option<&'a str>, &'a str, MapEnv, Result<&'a str, &'a str>);
+    let cases: &[Case] = &[
+      (
+        None,
+        "tcc_prod_1",
+        env(&[]),
+        Ok("https://api.thecontext.company/v1/mastra"),
+      ),
+      (
+        None,
+        "dev_abc",
+        env(&[]),
+        Ok("https://dev.thecontext.company/v1/mastra"),
+      ),
+      (
+        None,
+        "tcc_prod_1",
+        env(&[("TCC_API_KEY", "dev_x")]),
+        Ok("https://api.thecontext.company/v1/mastra"),
+      ),
+      (
+        None,
+        "k",
+        env(&[("TCC_BASE_URL", "http://localhost:8787/")]),
+        Ok("http://localhost:8787/v1/mastra"),
+      ),
+      (
+        None,
+        "k",
+        env(&[("TCC_BASE_URL", "https://api.thecontext.company/v1")]),
+        Ok("https://api.thecontext.company/v1/v1/mastra"),
+      ),
+      (
+        None,
+        "k",
+        env(&[("TCC_BASE_URL", "")]),
+        Ok("https://api.thecontext.company/v1/mastra"),
+      ),
+      (
+        None,
+        "k",
+        env(&[("TCC_BASE_URL", "https://evil.example")]),
+        Err("[TCC] Refusing unsafe TCC base URL"),
+      ),
+      (
+        None,
+        "k",
+        env(&[
+          ("TCC_BASE_URL", "https://evil.example"),
+          ("TCC_ALLOW_UNSAFE_BASE_URL", "1"),
+        ]),
+        Ok("https://evil.example/v1/mastra"),
+      ),
+      (
+        None,
+        "k",
+        env(&[
+          ("TCC_BASE_URL", "https://evil.example"),
+          ("TCC_ALLOW_UNSAFE_BASE_URL", "true"),
+        ]),
+        Err("[TCC] Refusing unsafe"),
+      ),
+      (
+        Some("http://localhost:8787/v1/mastra"),
+        "k",
+        env(&[]),
+        Ok("http://localhost:8787/v1/mastra"),
+      ),
+      (
+        Some("https://api.thecontext.company/custom/"),
+        "k",
+        env(&[]),
+        Ok("https://api.thecontext.company/custom/"),
+      ),
+      (
+        Some("https://evil.example/v1/mastra"),
+        "k",
+        env(&[]),
+        Err("[TCC] Refusing to send credentials to unsafe URL (https://evil.example)"),
+      ),
+      (
+        Some("https://api.thecontext.company@evil.example/"),
+        "k",
+        env(&[]),
+        Err("[TCC] Refusing to send credentials"),
+      ),
       (Some("http://[::1]:9/x"), "k", env(&[]), Ok("http://[::1]:9/x")),
-      (Some("not a url"), "k", env(&[("TCC_ALLOW_UNSAFE_BASE_URL", "1")]), Err("[TCC] Invalid TCC URL: not a url")),
-      (Some("https://collector.internal/v1/mastra"), "k", env(&[("TCC_ALLOW_UNSAFE_BASE_URL", "1")]), Ok("https://collector.internal/v1/mastra")),
+      (
+        Some("not a url"),
+        "k",
+        env(&[("TCC_ALLOW_UNSAFE_BASE_URL", "1")]),
+        Err("[TCC] Invalid TCC URL: not a url"),
+      ),
+      (
+        Some("https://collector.internal/v1/mastra"),
+        "k",
+        env(&[("TCC_ALLOW_UNSAFE_BASE_URL", "1")]),
+        Ok("https://collector.internal/v1/mastra"),
+      ),
     ];
     for (explicit, key, env, want) in cases {
       let got = resolve_endpoint(*explicit, key, env).map_err(|e| e.to_string());
@@ -231,12 +333,30 @@ mod tests {
   #[test]
   fn feedback_url_strips_and_restricts() {
     let cases = [
-      (vec![("TCC_FEEDBACK_URL", "http://localhost:8787/custom")], Ok("http://localhost:8787/custom/v1/feedback")),
-      (vec![("TCC_FEEDBACK_URL", "http://localhost:8787/v1/feedback/")], Ok("http://localhost:8787/v1/feedback")),
-      (vec![("TCC_FEEDBACK_URL", "https://evil.example/v1/feedback")], Err("[TCC] Refusing unsafe TCC base URL (https://evil.example)")),
-      (vec![("TCC_FEEDBACK_URL", "nope")], Err("[TCC] Invalid TCC base URL: nope")),
-      (vec![("TCC_API_KEY", "dev_1")], Ok("https://dev.thecontext.company/v1/feedback")),
-      (vec![("TCC_BASE_URL", "http://127.0.0.1:1234")], Ok("http://127.0.0.1:1234/v1/feedback")),
+      (
+        vec![("TCC_FEEDBACK_URL", "http://localhost:8787/custom")],
+        Ok("http://localhost:8787/custom/v1/feedback"),
+      ),
+      (
+        vec![("TCC_FEEDBACK_URL", "http://localhost:8787/v1/feedback/")],
+        Ok("http://localhost:8787/v1/feedback"),
+      ),
+      (
+        vec![("TCC_FEEDBACK_URL", "https://evil.example/v1/feedback")],
+        Err("[TCC] Refusing unsafe TCC base URL (https://evil.example)"),
+      ),
+      (
+        vec![("TCC_FEEDBACK_URL", "nope")],
+        Err("[TCC] Invalid TCC base URL: nope"),
+      ),
+      (
+        vec![("TCC_API_KEY", "dev_1")],
+        Ok("https://dev.thecontext.company/v1/feedback"),
+      ),
+      (
+        vec![("TCC_BASE_URL", "http://127.0.0.1:1234")],
+        Ok("http://127.0.0.1:1234/v1/feedback"),
+      ),
       (vec![], Ok("https://api.thecontext.company/v1/feedback")),
     ];
     for (pairs, want) in cases {

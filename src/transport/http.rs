@@ -25,7 +25,12 @@ pub enum Outcome {
   /// A 2xx response.
   Delivered { status: u16, body: String, attempts: u32 },
   /// A non-2xx response that is final, or the last of the retries.
-  Rejected { status: u16, status_text: String, body: String, attempts: u32 },
+  Rejected {
+    status: u16,
+    status_text: String,
+    body: String,
+    attempts: u32,
+  },
   /// No response: the connection failed or timed out on the last attempt. The text never contains headers.
   Failed { error: String, attempts: u32 },
 }
@@ -72,13 +77,20 @@ pub struct HttpSender {
 
 impl Default for HttpSender {
   fn default() -> Self {
-    Self { timeout: DEFAULT_TIMEOUT, policy: RetryPolicy::default() }
+    Self {
+      timeout: DEFAULT_TIMEOUT,
+      policy: RetryPolicy::default(),
+    }
   }
 }
 
 enum Attempt {
   Done(Outcome),
-  Failed { reason: String, decision: Decision, last: Outcome },
+  Failed {
+    reason: String,
+    decision: Decision,
+    last: Outcome,
+  },
 }
 
 impl HttpSender {
@@ -92,28 +104,56 @@ impl HttpSender {
         Attempt::Done(outcome) => return outcome,
         Attempt::Failed { reason, decision, last } => (reason, decision, last),
       };
-      let delay = self.policy.next_delay(decision, attempts, started.elapsed(), fastrand::f64());
+      let delay = self
+        .policy
+        .next_delay(decision, attempts, started.elapsed(), fastrand::f64());
       let Some(delay) = delay else { return last };
-      on_retry(RetryNotice { retry: attempts, max_retries: self.policy.max_retries, delay, reason });
+      on_retry(RetryNotice {
+        retry: attempts,
+        max_retries: self.policy.max_retries,
+        delay,
+        reason,
+      });
       tokio::time::sleep(delay).await;
     }
   }
 
   async fn attempt(&self, req: &HttpRequest, attempts: u32) -> Attempt {
-    let sent = client().post(&req.url).headers(req.headers.clone()).body(req.body.clone()).timeout(self.timeout).send();
+    let sent = client()
+      .post(&req.url)
+      .headers(req.headers.clone())
+      .body(req.body.clone())
+      .timeout(self.timeout)
+      .send();
     match sent.await {
       Ok(resp) => {
         let status = resp.status();
-        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v: &HeaderValue| v.to_str().ok()).map(String::from);
+        let retry_after = resp
+          .headers()
+          .get(RETRY_AFTER)
+          .and_then(|v: &HeaderValue| v.to_str().ok())
+          .map(String::from);
         let status_text = status.canonical_reason().unwrap_or("").to_string();
         let body = read_body(resp).await;
         if status.is_success() {
-          return Attempt::Done(Outcome::Delivered { status: status.as_u16(), body, attempts });
+          return Attempt::Done(Outcome::Delivered {
+            status: status.as_u16(),
+            body,
+            attempts,
+          });
         }
-        let failure = Failure::Status { status: status.as_u16(), retry_after: retry_after.as_deref() };
+        let failure = Failure::Status {
+          status: status.as_u16(),
+          retry_after: retry_after.as_deref(),
+        };
         let decision = classify(&failure, SystemTime::now());
         let reason = format!("{} {status_text}", status.as_u16()).trim_end().to_string();
-        let last = Outcome::Rejected { status: status.as_u16(), status_text, body, attempts };
+        let last = Outcome::Rejected {
+          status: status.as_u16(),
+          status_text,
+          body,
+          attempts,
+        };
         Attempt::Failed { reason, decision, last }
       }
       Err(err) => {
@@ -121,7 +161,14 @@ impl HttpSender {
         let failure = if transient { Failure::Transport } else { Failure::Other };
         let reason = describe(&err);
         let decision = classify(&failure, SystemTime::now());
-        Attempt::Failed { reason: reason.clone(), decision, last: Outcome::Failed { error: reason, attempts } }
+        Attempt::Failed {
+          reason: reason.clone(),
+          decision,
+          last: Outcome::Failed {
+            error: reason,
+            attempts,
+          },
+        }
       }
     }
   }

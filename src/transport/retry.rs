@@ -39,7 +39,9 @@ pub fn classify(failure: &Failure<'_>, now: SystemTime) -> Decision {
 pub fn classify_http(status: u16, retry_after: Option<&str>, now: SystemTime) -> Decision {
   match status {
     // Throttled or unavailable: honour Retry-After when it parses.
-    429 | 503 => retry_after.and_then(|h| parse_retry_after(h, now)).map_or(Decision::Retry, Decision::RetryAfter),
+    429 | 503 => retry_after
+      .and_then(|h| parse_retry_after(h, now))
+      .map_or(Decision::Retry, Decision::RetryAfter),
     // Transient gateway errors.
     502 | 504 => Decision::Retry,
     _ => Decision::GiveUp,
@@ -144,7 +146,11 @@ mod tests {
       (413, None, Decision::GiveUp),
     ];
     for (status, header, want) in cases {
-      assert_eq!(classify_http(status, header, now()), want, "status {status}, header {header:?}");
+      assert_eq!(
+        classify_http(status, header, now()),
+        want,
+        "status {status}, header {header:?}"
+      );
     }
   }
 
@@ -164,8 +170,16 @@ mod tests {
 
   #[test]
   fn backoff_grows_exponentially_with_equal_jitter_and_a_cap() {
-    let p = RetryPolicy { max_retries: 10, budget: Duration::from_secs(1000), ..Default::default() };
-    let ms = |retry, jitter| p.next_delay(Decision::Retry, retry, Duration::ZERO, jitter).unwrap().as_millis();
+    let p = RetryPolicy {
+      max_retries: 10,
+      budget: Duration::from_secs(1000),
+      ..Default::default()
+    };
+    let ms = |retry, jitter| {
+      p.next_delay(Decision::Retry, retry, Duration::ZERO, jitter)
+        .unwrap()
+        .as_millis()
+    };
     assert_eq!(ms(1, 0.0), 250);
     assert_eq!(ms(1, 0.999_999), 499);
     assert_eq!(ms(2, 0.0), 500);
@@ -175,12 +189,27 @@ mod tests {
 
   #[test]
   fn the_policy_stops_at_max_retries_budget_or_give_up() {
-    let p = RetryPolicy { max_retries: 2, budget: Duration::from_secs(3), ..Default::default() };
+    let p = RetryPolicy {
+      max_retries: 2,
+      budget: Duration::from_secs(3),
+      ..Default::default()
+    };
     assert!(p.next_delay(Decision::Retry, 2, Duration::ZERO, 0.0).is_some());
-    assert_eq!(p.next_delay(Decision::Retry, 3, Duration::ZERO, 0.0), None, "past max_retries");
+    assert_eq!(
+      p.next_delay(Decision::Retry, 3, Duration::ZERO, 0.0),
+      None,
+      "past max_retries"
+    );
     assert_eq!(p.next_delay(Decision::GiveUp, 1, Duration::ZERO, 0.0), None);
     let after = Decision::RetryAfter(Duration::from_secs(2));
-    assert_eq!(p.next_delay(after, 1, Duration::ZERO, 0.0), Some(Duration::from_secs(2)));
-    assert_eq!(p.next_delay(after, 1, Duration::from_secs(2), 0.0), None, "past the budget");
+    assert_eq!(
+      p.next_delay(after, 1, Duration::ZERO, 0.0),
+      Some(Duration::from_secs(2))
+    );
+    assert_eq!(
+      p.next_delay(after, 1, Duration::from_secs(2), 0.0),
+      None,
+      "past the budget"
+    );
   }
 }

