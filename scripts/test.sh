@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 step "npm dependencies"
-[ -x node_modules/.bin/napi ] || npm ci --no-audit --no-fund
+[ -x node_modules/.bin/napi ] || npm install --no-audit --no-fund
 for dir in e2e/mastra-1x e2e/mastra-024; do
-  [ -d "$dir/node_modules/@mastra/core" ] || (cd "$dir" && npm ci --no-audit --no-fund)
+  [ -d "$dir/node_modules/@mastra/core" ] || (cd "$dir" && npm install --no-audit --no-fund)
 done
 
 step "Rust: format, lint, core unit tests"
