@@ -32,10 +32,13 @@ export declare class TCCMastraExporter {
    * for the debug log.
    */
   init(options?: { config?: { serviceName?: string } } | { serviceName?: string }): void
-  /** Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits. */
-  exportTracingEvent(event: { type: string; exportedSpan: object }): void
+  /**
+   * Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits. Returns an
+   * already-resolved promise.
+   */
+  exportTracingEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /** Mastra 0.24 entry point; the same handler as `exportTracingEvent`. */
-  exportEvent(event: { type: string; exportedSpan: object }): void
+  exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /**
    * Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
    * has been delivered or given up. Never rejects.

@@ -24,8 +24,10 @@ cargo test --no-default-features
 step "build the addon"
 npx napi build --platform --release
 
-step "JS lint"
+step "JS lint, and the generated types checked against Mastra's exporter interfaces (tsc)"
 npm run lint
+(cd e2e/mastra-1x && npx tsc -p tsconfig.json)
+(cd e2e/mastra-024 && npx tsc -p tsconfig.json)
 
 step "JS tests (Node $(node --version))"
 node --test --test-timeout=60000 __test__/*.test.mjs

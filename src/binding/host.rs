@@ -6,6 +6,7 @@ use crate::pipeline::Busy;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
+use std::cell::OnceCell;
 use std::sync::{Arc, OnceLock, Weak};
 
 /// Prints one line with the console method of its level. Compiled once per exporter.
@@ -139,4 +140,23 @@ impl Host {
       sink(level, msg, detail)
     }))
   }
+}
+
+thread_local! {
+  /// One already-resolved promise per JavaScript thread, returned by every event call: Mastra's types want a
+  /// `Promise<void>`, and handing back the same settled promise costs a reference lookup instead of a new promise.
+  /// Leaked on purpose: it lives as long as the thread's JavaScript environment.
+  static RESOLVED: OnceCell<&'static napi::UnknownRef> = const { OnceCell::new() };
+}
+
+/// The shared resolved promise.
+pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
+  RESOLVED.with(|cell| {
+    if cell.get().is_none() {
+      let promise: Unknown = env.run_script("Promise.resolve()")?;
+      let leaked: &'static napi::UnknownRef = Box::leak(Box::new(promise.create_ref()?));
+      let _ = cell.set(leaked);
+    }
+    cell.get().expect("set above").get_value(env)
+  })
 }

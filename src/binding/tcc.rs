@@ -163,22 +163,25 @@ impl JsTccMastraExporter {
     log.debug(|| format!("[TCC] Endpoint: {}", self.inner.endpoint()));
   }
 
-  /// Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits.
+  /// Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits. Returns an
+  /// already-resolved promise.
   #[napi(
     ts_args_type = "event: { type: string; exportedSpan: object }",
-    ts_return_type = "void"
+    ts_return_type = "Promise<void>"
   )]
-  pub fn export_tracing_event(&self, env: &Env, event: Unknown<'_>) {
-    self.handle(env, event)
+  pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.handle(env, event);
+    host::resolved(env)
   }
 
   /// Mastra 0.24 entry point; the same handler as `exportTracingEvent`.
   #[napi(
     ts_args_type = "event: { type: string; exportedSpan: object }",
-    ts_return_type = "void"
+    ts_return_type = "Promise<void>"
   )]
-  pub fn export_event(&self, env: &Env, event: Unknown<'_>) {
-    self.handle(env, event)
+  pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.handle(env, event);
+    host::resolved(env)
   }
 
   /// Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
