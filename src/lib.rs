@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod log;
+pub mod otel;
 pub mod pipeline;
 pub mod runtime;
 pub mod tcc;

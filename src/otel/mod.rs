@@ -1,0 +1,3 @@
+//! The OpenTelemetry exporter: Mastra spans mapped to OTLP (or Zipkin) spans and sent in batches.
+
+pub mod config;
