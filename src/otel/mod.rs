@@ -1,3 +1,4 @@
 //! The OpenTelemetry exporter: Mastra spans mapped to OTLP (or Zipkin) spans and sent in batches.
 
 pub mod config;
+pub mod span;

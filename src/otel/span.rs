@@ -1,0 +1,297 @@
+//! A finished Mastra span, read from the JSON the JavaScript thread produced, and the OpenTelemetry span it maps to.
+
+use serde_json::{Map, Value};
+
+/// The Mastra span fields the mapping reads. Types up to Mastra 0.22 (`llm_generation`, `llm_chunk`) are renamed to
+/// their current names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MastraSpan {
+  pub id: String,
+  pub trace_id: String,
+  pub parent_span_id: Option<String>,
+  pub external_parent_span_id: Option<String>,
+  pub name: String,
+  pub span_type: String,
+  pub entity_type: Option<String>,
+  pub entity_id: Option<String>,
+  pub entity_name: Option<String>,
+  pub attributes: Map<String, Value>,
+  pub metadata: Map<String, Value>,
+  pub input: Option<Value>,
+  pub output: Option<Value>,
+  pub error_info: Option<Map<String, Value>>,
+  pub start_ns: u64,
+  pub end_ns: Option<u64>,
+  pub is_event: bool,
+  pub is_root: bool,
+  pub tags: Option<Vec<Value>>,
+}
+
+/// Why a span could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpanError {
+  #[error("span JSON does not parse: {0}")]
+  Json(String),
+  #[error("span has no {0}")]
+  Missing(&'static str),
+}
+
+fn string(v: Option<&Value>) -> Option<String> {
+  match v? {
+    Value::String(s) => Some(s.clone()),
+    Value::Number(n) => Some(n.to_string()),
+    _ => None,
+  }
+}
+
+impl MastraSpan {
+  /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
+  /// Rust string cannot hold) are replaced with U+FFFD first.
+  pub fn parse(json: &str) -> Result<Self, SpanError> {
+    let value: Value = match serde_json::from_str(json) {
+      Ok(v) => v,
+      Err(_) => serde_json::from_str(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string()))?,
+    };
+    let Value::Object(mut o) = value else {
+      return Err(SpanError::Json("not an object".into()));
+    };
+    let id = string(o.get("id")).ok_or(SpanError::Missing("id"))?;
+    let trace_id = string(o.get("traceId")).ok_or(SpanError::Missing("traceId"))?;
+    let start_ns = o
+      .get("startTime")
+      .and_then(time_ns)
+      .ok_or(SpanError::Missing("startTime"))?;
+    let span_type = match string(o.get("type")).unwrap_or_default().as_str() {
+      "llm_generation" => "model_generation".to_string(),
+      "llm_chunk" => "model_chunk".to_string(),
+      other => other.to_string(),
+    };
+    let object = |v: Option<Value>| match v {
+      Some(Value::Object(m)) => m,
+      _ => Map::new(),
+    };
+    let present = |v: Option<Value>| v.filter(|v| !v.is_null());
+    Ok(MastraSpan {
+      id,
+      trace_id,
+      parent_span_id: string(o.get("parentSpanId")),
+      external_parent_span_id: string(o.get("externalParentSpanId")),
+      name: string(o.get("name")).unwrap_or_default(),
+      span_type,
+      entity_type: string(o.get("entityType")),
+      entity_id: string(o.get("entityId")),
+      entity_name: string(o.get("entityName")),
+      start_ns,
+      end_ns: o.get("endTime").and_then(time_ns),
+      is_event: o.get("isEvent").and_then(Value::as_bool).unwrap_or(false),
+      is_root: o.get("isRootSpan").and_then(Value::as_bool).unwrap_or(false),
+      tags: match o.remove("tags") {
+        Some(Value::Array(a)) if !a.is_empty() => Some(a),
+        _ => None,
+      },
+      attributes: object(o.remove("attributes")),
+      metadata: object(o.remove("metadata")),
+      input: present(o.remove("input")),
+      output: present(o.remove("output")),
+      error_info: match o.remove("errorInfo") {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+      },
+    })
+  }
+
+  /// The entity the span belongs to, as the reference names it: `entityName ?? entityId`.
+  pub fn entity(&self) -> Option<&str> {
+    self.entity_name.as_deref().or(self.entity_id.as_deref())
+  }
+
+  pub fn attr(&self, key: &str) -> Option<&Value> {
+    self.attributes.get(key).filter(|v| !v.is_null())
+  }
+
+  pub fn attr_str(&self, key: &str) -> Option<&str> {
+    self.attr(key).and_then(Value::as_str)
+  }
+}
+
+/// An ISO-8601 date (what `Date.prototype.toJSON` writes) or epoch milliseconds, as Unix nanoseconds.
+pub fn time_ns(v: &Value) -> Option<u64> {
+  match v {
+    Value::String(s) => parse_iso_ns(s),
+    Value::Number(n) => n
+      .as_f64()
+      .filter(|ms| ms.is_finite() && *ms >= 0.0)
+      .map(|ms| (ms * 1e6) as u64),
+    _ => None,
+  }
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS(.fraction)?(Z|±HH:MM)`.
+pub fn parse_iso_ns(s: &str) -> Option<u64> {
+  let b = s.as_bytes();
+  let num = |r: std::ops::Range<usize>| -> Option<i64> { std::str::from_utf8(b.get(r)?).ok()?.parse().ok() };
+  if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+    return None;
+  }
+  let (y, mo, d, h, mi, sec) = (
+    num(0..4)?,
+    num(5..7)?,
+    num(8..10)?,
+    num(11..13)?,
+    num(14..16)?,
+    num(17..19)?,
+  );
+  if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    return None;
+  }
+  let mut i = 19;
+  let mut frac_ns: i64 = 0;
+  if b.get(i) == Some(&b'.') {
+    i += 1;
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+      i += 1;
+    }
+    let digits = &s[start..i];
+    let padded: String = digits.chars().chain(std::iter::repeat('0')).take(9).collect();
+    frac_ns = padded.parse().ok()?;
+  }
+  let offset_s = match &s[i..] {
+    "Z" | "z" => 0,
+    tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) => {
+      let sign = if tz.starts_with('-') { -1 } else { 1 };
+      sign * (tz[1..3].parse::<i64>().ok()? * 3600 + tz[4..6].parse::<i64>().ok()? * 60)
+    }
+    _ => return None,
+  };
+  let days = days_from_civil(y, mo, d);
+  let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+  u64::try_from(secs).ok().map(|s| s * 1_000_000_000 + frac_ns as u64)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+  let y = if m <= 2 { y - 1 } else { y };
+  let era = if y >= 0 { y } else { y - 399 } / 400;
+  let yoe = y - era * 400;
+  let mp = (m + 9) % 12;
+  let doy = (153 * mp + 2) / 5 + d - 1;
+  let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  era * 146_097 + doe - 719_468
+}
+
+/// Lower-cases a hex id and left-pads it with zeros to `len` characters. `None` when it is not 1..=len hex digits.
+pub fn normalize_id(id: &str, len: usize) -> Option<String> {
+  if id.is_empty() || id.len() > len || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    return None;
+  }
+  Some(format!("{:0>len$}", id.to_ascii_lowercase()))
+}
+
+/// Replaces `\uD800`-`\uDFFF` escapes that are not part of a surrogate pair with `\uFFFD`.
+pub fn replace_lone_surrogates(json: &str) -> String {
+  let b = json.as_bytes();
+  let hex_at = |i: usize| -> Option<u16> {
+    let h = std::str::from_utf8(b.get(i..i + 4)?).ok()?;
+    u16::from_str_radix(h, 16).ok()
+  };
+  let mut out = String::with_capacity(json.len());
+  let mut i = 0;
+  let mut last = 0;
+  while i + 1 < b.len() {
+    if b[i] == b'\\' {
+      if b[i + 1] == b'u'
+        && let Some(unit) = hex_at(i + 2)
+      {
+        let high = (0xD800..0xDC00).contains(&unit);
+        let low = (0xDC00..0xE000).contains(&unit);
+        let paired = high
+          && b.get(i + 6) == Some(&b'\\')
+          && b.get(i + 7) == Some(&b'u')
+          && hex_at(i + 8).is_some_and(|n| (0xDC00..0xE000).contains(&n));
+        if paired {
+          i += 12;
+          continue;
+        }
+        if high || low {
+          out.push_str(&json[last..i]);
+          out.push_str("\\ufffd");
+          i += 6;
+          last = i;
+          continue;
+        }
+      }
+      i += 2;
+      continue;
+    }
+    i += 1;
+  }
+  out.push_str(&json[last..]);
+  out
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn iso_dates_parse_to_nanoseconds() {
+    let cases = [
+      ("1970-01-01T00:00:00.000Z", Some(0)),
+      ("1970-01-01T00:00:01.5Z", Some(1_500_000_000)),
+      ("2026-11-21T09:50:47.859Z", Some(1_795_254_647_859_000_000)),
+      ("2000-02-29T12:00:00Z", Some(951_825_600_000_000_000)),
+      ("2026-11-21T10:50:47.859+01:00", Some(1_795_254_647_859_000_000)),
+      ("2026-13-01T00:00:00Z", None),
+      ("yesterday", None),
+      ("1969-12-31T23:59:59Z", None),
+    ];
+    for (s, want) in cases {
+      assert_eq!(parse_iso_ns(s), want, "{s}");
+    }
+    assert_eq!(time_ns(&serde_json::json!(1500)), Some(1_500_000_000));
+  }
+
+  #[test]
+  fn ids_are_lower_cased_and_padded() {
+    assert_eq!(normalize_id("ABC", 16).as_deref(), Some("0000000000000abc"));
+    assert_eq!(
+      normalize_id("5a51c44eff872896b826cbcf4fcae9e1", 32).as_deref(),
+      Some("5a51c44eff872896b826cbcf4fcae9e1")
+    );
+    assert_eq!(normalize_id("xyz", 16), None);
+    assert_eq!(normalize_id("", 16), None);
+    assert_eq!(normalize_id(&"a".repeat(17), 16), None);
+  }
+
+  #[test]
+  fn lone_surrogates_are_replaced_and_pairs_kept() {
+    assert_eq!(replace_lone_surrogates(r#""a\ud800b""#), r#""a\ufffdb""#);
+    assert_eq!(replace_lone_surrogates(r#""\udfff""#), r#""\ufffd""#);
+    assert_eq!(replace_lone_surrogates(r#""\ud83d\ude00""#), r#""\ud83d\ude00""#);
+    assert_eq!(
+      replace_lone_surrogates(r#""\\ud800""#),
+      r#""\\ud800""#,
+      "an escaped backslash is not an escape"
+    );
+    let s = MastraSpan::parse(r#"{"id":"a","traceId":"b","startTime":0,"name":"x\ud800"}"#).unwrap();
+    assert_eq!(s.name, "x\u{fffd}");
+  }
+
+  #[test]
+  fn old_type_names_are_renamed_and_fields_read() {
+    let s = MastraSpan::parse(
+      r#"{"id":"a","traceId":"b","type":"llm_generation","startTime":"1970-01-01T00:00:00.001Z","attributes":{"model":"m"},"tags":[],"input":null,"isRootSpan":true}"#,
+    )
+    .unwrap();
+    assert_eq!(s.span_type, "model_generation");
+    assert_eq!(s.start_ns, 1_000_000);
+    assert_eq!(s.end_ns, None);
+    assert_eq!(s.attr_str("model"), Some("m"));
+    assert!(s.is_root && s.tags.is_none() && s.input.is_none());
+    assert_eq!(
+      MastraSpan::parse(r#"{"traceId":"b","startTime":0}"#),
+      Err(SpanError::Missing("id"))
+    );
+  }
+}
