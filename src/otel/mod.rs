@@ -1,4 +1,5 @@
 //! The OpenTelemetry exporter: Mastra spans mapped to OTLP (or Zipkin) spans and sent in batches.
 
 pub mod config;
+pub mod otlp;
 pub mod span;
