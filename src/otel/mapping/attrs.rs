@@ -1,0 +1,85 @@
+//! An ordered attribute list with the conversions the mappings share.
+
+use super::super::otlp::AttrValue;
+use serde_json::{Number, Value};
+
+/// Attributes in insertion order; a key set twice keeps its first position and takes the new value.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Attrs(Vec<(String, AttrValue)>);
+
+/// JSON text of a value, strings as they are (what 1.4.0 does before putting input or output in an attribute).
+pub fn text(v: &Value) -> String {
+  match v {
+    Value::String(s) => s.clone(),
+    other => serde_json::to_string(other).unwrap_or_default(),
+  }
+}
+
+/// A JavaScript number as OTel sends it: integers as `intValue`, the rest as `doubleValue`.
+pub fn number(n: &Number) -> AttrValue {
+  if let Some(i) = n.as_i64() {
+    return AttrValue::Int(i);
+  }
+  let f = n.as_f64().unwrap_or(f64::NAN);
+  if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+    AttrValue::Int(f as i64)
+  } else {
+    AttrValue::Double(f)
+  }
+}
+
+impl Attrs {
+  pub fn set(&mut self, key: &str, value: AttrValue) {
+    match self.0.iter_mut().find(|(k, _)| k == key) {
+      Some(slot) => slot.1 = value,
+      None => self.0.push((key.to_string(), value)),
+    }
+  }
+
+  pub fn str(&mut self, key: &str, value: &str) {
+    self.set(key, AttrValue::Str(value.to_string()));
+  }
+
+  pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+      self.str(key, v);
+    }
+  }
+
+  /// A value as text: strings as they are, anything else as JSON. Skips null and absent values.
+  pub fn text(&mut self, key: &str, value: Option<&Value>) {
+    if let Some(v) = value.filter(|v| !v.is_null()) {
+      self.set(key, AttrValue::Str(text(v)));
+    }
+  }
+
+  /// A numeric value, typed. Skips anything that is not a number.
+  pub fn num(&mut self, key: &str, value: Option<&Value>) {
+    if let Some(Value::Number(n)) = value {
+      self.set(key, number(n));
+    }
+  }
+
+  pub fn bool(&mut self, key: &str, value: Option<&Value>) {
+    if let Some(Value::Bool(b)) = value {
+      self.set(key, AttrValue::Bool(*b));
+    }
+  }
+
+  /// A list of strings as a real OTLP array.
+  pub fn str_array(&mut self, key: &str, values: Vec<String>) {
+    self.set(key, AttrValue::StrArray(values));
+  }
+
+  pub fn get(&self, key: &str) -> Option<&AttrValue> {
+    self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+  }
+
+  pub fn remove(&mut self, key: &str) {
+    self.0.retain(|(k, _)| k != key);
+  }
+
+  pub fn into_vec(self) -> Vec<(String, AttrValue)> {
+    self.0
+  }
+}

@@ -1,0 +1,206 @@
+//! Mastra model input and output as `gen_ai.input.messages` / `gen_ai.output.messages`.
+//!
+//! `mastra` mode converts as 1.4.0 does: `{ role, parts }` messages, tool arguments and responses as JSON strings,
+//! unknown parts passed through, system messages left in place, no `finish_reason`. `latest` mode follows the schema:
+//! system messages become `gen_ai.system_instructions`, tool arguments and responses stay objects, reasoning, image
+//! and file parts are mapped, and output messages carry `finish_reason`.
+
+use serde_json::{Map, Value, json};
+
+fn parsed(v: &Value) -> Value {
+  match v {
+    Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+    other => other.clone(),
+  }
+}
+
+fn text(v: &Value) -> String {
+  super::attrs::text(v)
+}
+
+fn part(p: &Value, latest: bool) -> Option<Value> {
+  let Value::Object(o) = p else { return Some(p.clone()) };
+  let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
+  let structured = |v: Value| if latest { v } else { Value::String(text(&v)) };
+  Some(match o.get("type").and_then(Value::as_str) {
+    Some("text") => json!({"type": "text", "content": get("text")}),
+    Some("tool-call") => json!({
+      "type": "tool_call",
+      "id": get("toolCallId"),
+      "name": get("toolName"),
+      "arguments": structured(o.get("input").or(o.get("args")).map(parsed).unwrap_or(Value::Null)),
+    }),
+    Some("tool-result") => {
+      let output = o
+        .get("output")
+        .map(|out| out.get("value").cloned().unwrap_or_else(|| out.clone()));
+      let output = output.or_else(|| o.get("result").cloned()).unwrap_or(Value::Null);
+      json!({"type": "tool_call_response", "id": get("toolCallId"), "name": get("toolName"), "response": structured(output)})
+    }
+    Some("reasoning") if latest => json!({"type": "reasoning", "content": get("text")}),
+    Some("image") if latest => media(o, "image"),
+    Some("file") if latest => {
+      let mime = o
+        .get("mediaType")
+        .or(o.get("mimeType"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+      let modality = mime
+        .split('/')
+        .next()
+        .filter(|m| matches!(*m, "image" | "audio" | "video"))
+        .unwrap_or("document");
+      media(o, modality)
+    }
+    _ => p.clone(),
+  })
+}
+
+fn media(o: &Map<String, Value>, modality: &str) -> Value {
+  let data = o.get("image").or(o.get("data")).cloned().unwrap_or(Value::Null);
+  let mime = o.get("mediaType").or(o.get("mimeType")).cloned().unwrap_or(Value::Null);
+  match data.as_str() {
+    Some(s) if s.starts_with("http://") || s.starts_with("https://") => {
+      json!({"type": "uri", "modality": modality, "mime_type": mime, "uri": s})
+    }
+    _ => json!({"type": "blob", "modality": modality, "mime_type": mime, "content": data}),
+  }
+}
+
+fn message(m: &Value, latest: bool) -> Value {
+  let Value::Object(o) = m else { return m.clone() };
+  let Some(role) = o.get("role") else { return m.clone() };
+  let parts: Vec<Value> = match o.get("content") {
+    Some(Value::String(s)) => vec![json!({"type": "text", "content": s})],
+    Some(Value::Array(items)) => items.iter().filter_map(|p| part(p, latest)).collect(),
+    _ => return m.clone(),
+  };
+  json!({"role": role, "parts": parts})
+}
+
+/// `(system instructions, input messages)` as JSON text. The first is only set in `latest` mode.
+pub fn input_messages(input: &Value, latest: bool) -> (Option<String>, String) {
+  let v = parsed(input);
+  let Some(Value::Array(msgs)) = v.get("messages").or_else(|| v.is_array().then_some(&v)) else {
+    return (None, text(input));
+  };
+  let mut system = Vec::new();
+  let mut out = Vec::new();
+  for m in msgs {
+    let converted = message(m, latest);
+    if latest && m.get("role").and_then(Value::as_str) == Some("system") {
+      system.extend(
+        converted
+          .get("parts")
+          .and_then(Value::as_array)
+          .cloned()
+          .unwrap_or_default(),
+      );
+    } else {
+      out.push(converted);
+    }
+  }
+  let system = (!system.is_empty()).then(|| Value::Array(system).to_string());
+  (system, Value::Array(out).to_string())
+}
+
+/// Output messages as JSON text: `{ text }` becomes one assistant message (plus its tool calls in `latest` mode).
+pub fn output_messages(output: &Value, latest: bool, finish_reason: Option<&str>) -> String {
+  let v = parsed(output);
+  if let Some(t) = v.get("text").filter(|t| !t.is_null()) {
+    let mut parts = vec![json!({"type": "text", "content": t})];
+    if latest {
+      parts.retain(|p| p["content"] != "");
+      for call in v.get("toolCalls").and_then(Value::as_array).into_iter().flatten() {
+        parts.push(json!({
+          "type": "tool_call",
+          "id": call.get("toolCallId").cloned().unwrap_or(Value::Null),
+          "name": call.get("toolName").cloned().unwrap_or(Value::Null),
+          "arguments": call.get("args").or(call.get("input")).map(parsed).unwrap_or(Value::Null),
+        }));
+      }
+    }
+    let mut msg = json!({"role": "assistant", "parts": parts});
+    if latest {
+      msg["finish_reason"] = json!(finish_reason.map(finish).unwrap_or("stop"));
+    }
+    return Value::Array(vec![msg]).to_string();
+  }
+  if let Some(Value::Array(msgs)) = v.get("messages") {
+    return Value::Array(msgs.iter().map(|m| message(m, latest)).collect()).to_string();
+  }
+  text(output)
+}
+
+/// AI SDK finish reasons as the conventions name them.
+fn finish(reason: &str) -> &str {
+  match reason {
+    "tool-calls" => "tool_call",
+    "content-filter" => "content_filter",
+    other => other,
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn mastra_mode_converts_like_1_4_0() {
+    let input = json!({"messages": [
+      {"role": "system", "content": "be brief"},
+      {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+      {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "w", "input": {"city": "P"}}]},
+      {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "c1", "toolName": "w", "output": {"type": "json", "value": {"t": 1}}}]},
+    ]});
+    let (system, msgs) = input_messages(&input, false);
+    assert_eq!(system, None);
+    let v: Value = serde_json::from_str(&msgs).unwrap();
+    assert_eq!(
+      v[0],
+      json!({"role": "system", "parts": [{"type": "text", "content": "be brief"}]})
+    );
+    assert_eq!(v[2]["parts"][0]["arguments"], "{\"city\":\"P\"}");
+    assert_eq!(
+      v[3]["parts"][0],
+      json!({"type": "tool_call_response", "id": "c1", "name": "w", "response": "{\"t\":1}"})
+    );
+    assert_eq!(
+      output_messages(&json!({"text": "Hello", "files": []}), false, Some("stop")),
+      r#"[{"role":"assistant","parts":[{"type":"text","content":"Hello"}]}]"#
+    );
+  }
+
+  #[test]
+  fn latest_mode_follows_the_schema() {
+    let input = json!({"messages": [
+      {"role": "system", "content": "be brief"},
+      {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "w", "input": "{\"city\":\"P\"}"}]},
+    ]});
+    let (system, msgs) = input_messages(&input, true);
+    assert_eq!(system.as_deref(), Some(r#"[{"type":"text","content":"be brief"}]"#));
+    let v: Value = serde_json::from_str(&msgs).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["parts"][0]["arguments"], json!({"city": "P"}));
+    let out: Value = serde_json::from_str(&output_messages(
+      &json!({"text": "", "toolCalls": [{"toolCallId": "c1", "toolName": "w", "args": {"city": "P"}}]}),
+      true,
+      Some("tool-calls"),
+    ))
+    .unwrap();
+    assert_eq!(out[0]["finish_reason"], "tool_call");
+    assert_eq!(
+      out[0]["parts"],
+      json!([{"type": "tool_call", "id": "c1", "name": "w", "arguments": {"city": "P"}}])
+    );
+  }
+
+  #[test]
+  fn unparseable_content_is_kept_as_it_was() {
+    assert_eq!(
+      input_messages(&json!("plain prompt"), false),
+      (None, "plain prompt".to_string())
+    );
+    assert_eq!(output_messages(&json!(42), false, None), "42");
+  }
+}
