@@ -72,6 +72,7 @@ fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
     }
     let facts = TraceFacts {
       has_model_inference: seen_inference.contains(&span.trace_id),
+      provider: None,
     };
     out.push(
       map_span(
@@ -80,7 +81,7 @@ fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
           semconv: Semconv::Mastra,
           capture_content: true,
         },
-        facts,
+        &facts,
       )
       .unwrap(),
     );

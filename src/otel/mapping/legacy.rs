@@ -14,7 +14,7 @@ fn id_of(span: &MastraSpan, attr: &str) -> Option<String> {
   span.entity_id.clone().or_else(|| span.attr_str(attr).map(String::from))
 }
 
-pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: TraceFacts) -> Shape {
+pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Shape {
   let ty = span.span_type.as_str();
   let model_call = role(span, facts) == Role::ModelCall;
   let model = span.attr_str("model").unwrap_or("unknown");

@@ -9,7 +9,7 @@ use crate::otel::otlp::{AttrValue, Kind};
 use crate::otel::span::MastraSpan;
 use serde_json::Value;
 
-pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: TraceFacts, latest: bool) -> Shape {
+pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, latest: bool) -> Shape {
   let r = role(span, facts);
   let ty = span.span_type.as_str();
   let (op, identifier, kind) = naming(span, r, latest);
@@ -34,7 +34,12 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: TraceFacts, latest
     }
     (_, "tool_call" | "mcp_tool_call" | "provider_tool_call") => tool(span, latest, &mut a),
     (_, "mcp_server_request") => mcp_server(span, &mut a),
-    (_, "agent_run") => agent(span, opts, latest, &mut a),
+    (_, "agent_run") => {
+      if latest && let Some(p) = &facts.provider {
+        a.str(GEN_AI_PROVIDER_NAME, &provider::normalize_latest(p));
+      }
+      agent(span, opts, latest, &mut a)
+    }
     (_, "workflow_run") => {
       if latest {
         a.opt_str(

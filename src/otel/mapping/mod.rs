@@ -47,11 +47,13 @@ pub struct MapOptions {
 }
 
 /// Facts about the trace that one span cannot tell by itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TraceFacts {
   /// A `model_inference` span was seen in this trace: it is the model-call (`chat`) span, and `model_generation` is a
   /// plain container (Mastra 1.x with `@mastra/observability` advertising `model-inference-span`).
   pub has_model_inference: bool,
+  /// The provider of the trace's last model call (`latest` mode puts it on `invoke_agent`, which Mastra ends last).
+  pub provider: Option<String>,
 }
 
 /// Why a span could not be mapped.
@@ -71,7 +73,7 @@ pub(crate) enum Role {
   Other,
 }
 
-pub(crate) fn role(span: &MastraSpan, facts: TraceFacts) -> Role {
+pub(crate) fn role(span: &MastraSpan, facts: &TraceFacts) -> Role {
   match span.span_type.as_str() {
     "model_inference" => Role::ModelCall,
     "model_generation" if facts.has_model_inference => Role::ModelContainer,
@@ -81,7 +83,7 @@ pub(crate) fn role(span: &MastraSpan, facts: TraceFacts) -> Role {
 }
 
 /// Maps one span.
-pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: TraceFacts) -> Result<OtelSpan, MapError> {
+pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Result<OtelSpan, MapError> {
   let trace_id = normalize_id(&span.trace_id, 32).ok_or_else(|| MapError::TraceId(span.trace_id.clone()))?;
   let span_id = normalize_id(&span.id, 16).ok_or_else(|| MapError::SpanId(span.id.clone()))?;
   let parent_span_id = span
@@ -95,7 +97,15 @@ pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: TraceFacts) -> Resul
     Semconv::Legacy => legacy::map(span, opts, facts),
   };
   let end_ns = span.end_ns.unwrap_or(span.start_ns).max(span.start_ns);
-  let (status, status_message, events) = status_and_events(span, opts.semconv);
+  let (status, status_message, mut events) = status_and_events(span, opts.semconv);
+  if opts.semconv == Semconv::Legacy && span.is_event {
+    // 0.x marked event spans with an `instant_event` event.
+    events.push(OtelEvent {
+      name: "instant_event".into(),
+      time_ns: span.start_ns,
+      attributes: Vec::new(),
+    });
+  }
   Ok(OtelSpan {
     trace_id,
     span_id,

@@ -43,6 +43,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
   let no_entity = json!({"type": "processor_run", "name": "processor: 'x'"});
   let with_inf = TraceFacts {
     has_model_inference: true,
+    provider: None,
   };
   let without = TraceFacts::default();
   type Case = (serde_json::Value, Semconv, TraceFacts, &'static str, Kind, &'static str);
@@ -50,7 +51,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       agent.clone(),
       Semconv::Mastra,
-      with_inf,
+      with_inf.clone(),
       "invoke_agent Support Agent",
       Kind::Internal,
       "invoke_agent",
@@ -58,7 +59,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       inference.clone(),
       Semconv::Mastra,
-      with_inf,
+      with_inf.clone(),
       "chat gpt-4o",
       Kind::Client,
       "chat",
@@ -66,7 +67,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       generation.clone(),
       Semconv::Mastra,
-      with_inf,
+      with_inf.clone(),
       "model_generation gpt-4o",
       Kind::Internal,
       "model_generation",
@@ -74,7 +75,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       generation.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "chat gpt-4o",
       Kind::Client,
       "chat",
@@ -82,7 +83,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       tool.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "execute_tool getWeather",
       Kind::Internal,
       "execute_tool",
@@ -90,7 +91,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       mcp.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "execute_tool search",
       Kind::Client,
       "execute_tool",
@@ -98,7 +99,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       mcp.clone(),
       Semconv::Latest,
-      without,
+      without.clone(),
       "tools/call search",
       Kind::Client,
       "execute_tool",
@@ -106,7 +107,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       workflow.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "invoke_workflow wf",
       Kind::Internal,
       "invoke_workflow",
@@ -114,7 +115,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       step.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "workflow_step double",
       Kind::Internal,
       "workflow_step",
@@ -122,7 +123,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       cond.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "condition 0",
       Kind::Internal,
       "workflow_conditional",
@@ -130,7 +131,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       model_step.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "agent_step Support Agent",
       Kind::Internal,
       "agent_step",
@@ -138,7 +139,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       no_entity.clone(),
       Semconv::Mastra,
-      without,
+      without.clone(),
       "processor x",
       Kind::Internal,
       "processor_run",
@@ -146,7 +147,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       agent.clone(),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "agent.support",
       Kind::Server,
       "agent.run",
@@ -154,7 +155,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       generation.clone(),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "tool_selection gpt-4o",
       Kind::Client,
       "tool_selection",
@@ -162,7 +163,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       json!({"type": "llm_generation", "attributes": {"model": "m"}}),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "chat m",
       Kind::Client,
       "chat",
@@ -170,7 +171,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       json!({"type": "tool_call", "attributes": {"toolId": "calc"}}),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "tool.execute calc",
       Kind::Internal,
       "tool.execute",
@@ -178,7 +179,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       json!({"type": "workflow_run", "attributes": {"workflowId": "wf"}}),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "workflow.wf",
       Kind::Server,
       "workflow.run",
@@ -186,7 +187,7 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       mcp.clone(),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "tool.execute ",
       Kind::Client,
       "tool.execute",
@@ -194,14 +195,14 @@ fn names_kinds_and_operations_per_type_and_mode() {
     (
       step.clone(),
       Semconv::Legacy,
-      without,
+      without.clone(),
       "workflow step: 'double'",
       Kind::Internal,
       "workflow.step",
     ),
   ];
   for (input, mode, facts, name, kind, op) in cases {
-    let s = map_span(&span(input.clone()), opts(mode), facts).unwrap();
+    let s = map_span(&span(input.clone()), opts(mode), &facts).unwrap();
     assert_eq!((s.name.as_str(), s.kind), (name, kind), "{mode:?} {input}");
     assert_eq!(
       str_attr(&s, semconv::GEN_AI_OPERATION_NAME),
@@ -217,39 +218,40 @@ fn usage_is_only_on_the_model_call_span() {
     json!({"inputTokens": 30, "outputTokens": 13, "inputDetails": {"cacheRead": 4}, "outputDetails": {"reasoning": 2}});
   let facts = TraceFacts {
     has_model_inference: true,
+    provider: None,
   };
   let gen_span = span(json!({"type": "model_generation", "attributes": {"model": "m", "usage": usage}}));
   let inf = span(json!({"type": "model_inference", "attributes": {"model": "m", "usage": usage}}));
   let step = span(json!({"type": "model_step", "attributes": {"usage": usage, "stepIndex": 0}}));
   for mode in [Semconv::Mastra, Semconv::Latest, Semconv::Legacy] {
     assert!(
-      map_span(&gen_span, opts(mode), facts)
+      map_span(&gen_span, opts(mode), &facts)
         .unwrap()
         .attr(semconv::GEN_AI_USAGE_INPUT_TOKENS)
         .is_none(),
       "{mode:?}"
     );
     assert!(
-      map_span(&step, opts(mode), facts)
+      map_span(&step, opts(mode), &facts)
         .unwrap()
         .attr(semconv::GEN_AI_USAGE_INPUT_TOKENS)
         .is_none(),
       "{mode:?}"
     );
-    let s = map_span(&inf, opts(mode), facts).unwrap();
+    let s = map_span(&inf, opts(mode), &facts).unwrap();
     assert_eq!(
       s.attr(semconv::GEN_AI_USAGE_INPUT_TOKENS),
       Some(&AttrValue::Int(30)),
       "{mode:?}"
     );
   }
-  let m = map_span(&inf, opts(Semconv::Mastra), facts).unwrap();
+  let m = map_span(&inf, opts(Semconv::Mastra), &facts).unwrap();
   assert_eq!(m.attr("gen_ai.usage.reasoning_tokens"), Some(&AttrValue::Int(2)));
   assert_eq!(
     m.attr(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
     Some(&AttrValue::Int(4))
   );
-  let l = map_span(&inf, opts(Semconv::Latest), facts).unwrap();
+  let l = map_span(&inf, opts(Semconv::Latest), &facts).unwrap();
   assert_eq!(
     l.attr(semconv::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
     Some(&AttrValue::Int(2))
@@ -258,7 +260,7 @@ fn usage_is_only_on_the_model_call_span() {
     l.attr("gen_ai.usage.reasoning_tokens").is_none(),
     "no non-standard key in latest mode"
   );
-  let legacy = map_span(&inf, opts(Semconv::Legacy), facts).unwrap();
+  let legacy = map_span(&inf, opts(Semconv::Legacy), &facts).unwrap();
   assert_eq!(legacy.attr("gen_ai.usage.total_tokens"), Some(&AttrValue::Int(43)));
 }
 
@@ -272,9 +274,10 @@ fn latest_mode_fixes_the_reference_deviations() {
   );
   let facts = TraceFacts {
     has_model_inference: true,
+    provider: None,
   };
-  let m = map_span(&inf, opts(Semconv::Mastra), facts).unwrap();
-  let l = map_span(&inf, opts(Semconv::Latest), facts).unwrap();
+  let m = map_span(&inf, opts(Semconv::Mastra), &facts).unwrap();
+  let l = map_span(&inf, opts(Semconv::Latest), &facts).unwrap();
   assert_eq!(m.status, StatusCode::Ok);
   assert_eq!(l.status, StatusCode::Unset, "success leaves the status unset");
   assert_eq!(str_attr(&m, semconv::GEN_AI_PROVIDER_NAME), Some("openai.chat"));
@@ -310,7 +313,7 @@ fn latest_mode_fixes_the_reference_deviations() {
   let wf = map_span(
     &span(json!({"type": "workflow_run", "entityId": "wf", "attributes": {"status": "success"}})),
     opts(Semconv::Latest),
-    facts,
+    &facts,
   )
   .unwrap();
   assert_eq!(str_attr(&wf, semconv::GEN_AI_WORKFLOW_NAME), Some("wf"));
@@ -321,7 +324,7 @@ fn errors_set_status_attributes_and_an_exception_event() {
   let s = span(
     json!({"type": "tool_call", "entityName": "t", "errorInfo": {"message": "down", "name": "Error", "stack": "Error: down\n at x", "id": "TOOL_FAILED", "domain": "TOOL", "category": "USER"}}),
   );
-  let m = map_span(&s, opts(Semconv::Mastra), TraceFacts::default()).unwrap();
+  let m = map_span(&s, opts(Semconv::Mastra), &TraceFacts::default()).unwrap();
   assert_eq!((m.status, m.status_message.as_str()), (StatusCode::Error, "down"));
   assert_eq!(str_attr(&m, semconv::ERROR_TYPE), Some("TOOL_FAILED"));
   assert_eq!(str_attr(&m, "error.domain"), Some("TOOL"));
@@ -334,10 +337,10 @@ fn errors_set_status_attributes_and_an_exception_event() {
     m.events[0].attributes.iter().all(|(k, _)| k != "exception.stacktrace"),
     "1.4.0 reads details.stack only"
   );
-  let l = map_span(&s, opts(Semconv::Latest), TraceFacts::default()).unwrap();
+  let l = map_span(&s, opts(Semconv::Latest), &TraceFacts::default()).unwrap();
   assert_eq!(l.events[0].time_ns, s.end_ns.unwrap());
   assert!(l.events[0].attributes.iter().any(|(k, _)| k == "exception.stacktrace"));
-  let legacy = map_span(&s, opts(Semconv::Legacy), TraceFacts::default()).unwrap();
+  let legacy = map_span(&s, opts(Semconv::Legacy), &TraceFacts::default()).unwrap();
   assert_eq!(legacy.attr("error"), Some(&AttrValue::Bool(true)));
 }
 
@@ -346,14 +349,18 @@ fn ids_parents_and_event_spans() {
   let s = span(
     json!({"id": "AB", "traceId": "ABC", "parentSpanId": null, "externalParentSpanId": "F", "endTime": null, "isEvent": true}),
   );
-  let m = map_span(&s, opts(Semconv::Mastra), TraceFacts::default()).unwrap();
+  let m = map_span(&s, opts(Semconv::Mastra), &TraceFacts::default()).unwrap();
   assert_eq!(m.trace_id, "00000000000000000000000000000abc");
   assert_eq!(m.span_id, "00000000000000ab");
   assert_eq!(m.parent_span_id.as_deref(), Some("000000000000000f"));
   assert_eq!(m.end_ns, m.start_ns);
   assert_eq!(m.status, StatusCode::Unset);
   assert_eq!(
-    map_span(&span(json!({"id": "zz"})), opts(Semconv::Mastra), TraceFacts::default()),
+    map_span(
+      &span(json!({"id": "zz"})),
+      opts(Semconv::Mastra),
+      &TraceFacts::default()
+    ),
     Err(MapError::SpanId("zz".into()))
   );
 }
@@ -375,7 +382,7 @@ fn capture_content_false_drops_input_output_messages_and_instructions() {
           semconv: mode,
           capture_content: false,
         },
-        TraceFacts::default(),
+        &TraceFacts::default(),
       )
       .unwrap();
       let leaked: Vec<&String> = m
@@ -405,12 +412,12 @@ fn metadata_becomes_prefixed_attributes_and_thread_id_the_conversation() {
   let s = span(
     json!({"metadata": {"threadId": "t-1", "n": 3, "nested": {"a": 1}, "gone": null}, "isRootSpan": true, "tags": ["a", "b"]}),
   );
-  let m = map_span(&s, opts(Semconv::Mastra), TraceFacts::default()).unwrap();
+  let m = map_span(&s, opts(Semconv::Mastra), &TraceFacts::default()).unwrap();
   assert_eq!(str_attr(&m, semconv::GEN_AI_CONVERSATION_ID), Some("t-1"));
   assert_eq!(m.attr("mastra.metadata.n"), Some(&AttrValue::Int(3)));
   assert_eq!(str_attr(&m, "mastra.metadata.nested"), Some("{\"a\":1}"));
   assert!(m.attr("mastra.metadata.gone").is_none());
   assert_eq!(str_attr(&m, "mastra.tags"), Some("[\"a\",\"b\"]"));
-  let legacy = map_span(&s, opts(Semconv::Legacy), TraceFacts::default()).unwrap();
+  let legacy = map_span(&s, opts(Semconv::Legacy), &TraceFacts::default()).unwrap();
   assert_eq!(str_attr(&legacy, "threadId"), Some("t-1"), "0.x flattened metadata");
 }
