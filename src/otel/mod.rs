@@ -4,3 +4,4 @@ pub mod config;
 pub mod mapping;
 pub mod otlp;
 pub mod span;
+pub mod zipkin;
