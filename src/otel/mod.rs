@@ -1,7 +1,9 @@
 //! The OpenTelemetry exporter: Mastra spans mapped to OTLP (or Zipkin) spans and sent in batches.
 
 pub mod config;
+pub mod exporter;
 pub mod mapping;
 pub mod otlp;
+pub mod resource;
 pub mod span;
 pub mod zipkin;

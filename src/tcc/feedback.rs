@@ -136,7 +136,7 @@ pub async fn send(req: HttpRequest, log: &Logger) -> Option<FeedbackResponse> {
     Outcome::Delivered { status, body, .. } => Some(FeedbackResponse {
       status,
       status_text: status_text(status),
-      body,
+      body: String::from_utf8_lossy(&body).into_owned(),
     }),
     Outcome::Rejected {
       status,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Default time one attempt may take, connection to last byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How much of an error response body is kept for the log.
-const MAX_ERROR_BODY: usize = 4 * 1024;
+/// How much of a response body is kept (for error logs and OTLP partial success).
+const MAX_BODY: usize = 64 * 1024;
 
 /// A request, cheap to clone for each attempt.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct HttpRequest {
 /// What finally happened to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-  /// A 2xx response.
-  Delivered { status: u16, body: String, attempts: u32 },
+  /// A 2xx response, with the first bytes of its body (OTLP partial success lives there).
+  Delivered { status: u16, body: Bytes, attempts: u32 },
   /// A non-2xx response that is final, or the last of the retries.
   Rejected {
     status: u16,
@@ -142,6 +142,7 @@ impl HttpSender {
             attempts,
           });
         }
+        let body = String::from_utf8_lossy(&body).into_owned();
         let failure = Failure::Status {
           status: status.as_u16(),
           retry_after: retry_after.as_deref(),
@@ -174,13 +175,10 @@ impl HttpSender {
   }
 }
 
-async fn read_body(resp: reqwest::Response) -> String {
+async fn read_body(resp: reqwest::Response) -> Bytes {
   match resp.bytes().await {
-    Ok(b) => {
-      let b = &b[..b.len().min(MAX_ERROR_BODY)];
-      String::from_utf8_lossy(b).into_owned()
-    }
-    Err(_) => String::new(),
+    Ok(b) => b.slice(..b.len().min(MAX_BODY)),
+    Err(_) => Bytes::new(),
   }
 }
 

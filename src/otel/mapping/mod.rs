@@ -195,3 +195,8 @@ pub(crate) fn primitive(v: &Value) -> Option<AttrValue> {
 
 #[cfg(test)]
 mod tests;
+
+/// [`primitive`] for other modules.
+pub fn primitive_value(v: &Value) -> Option<AttrValue> {
+  primitive(v)
+}

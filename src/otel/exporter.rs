@@ -1,0 +1,483 @@
+//! The OTel exporter's worker: finished spans come in from the JavaScript thread as JSON, are mapped, batched,
+//! encoded (protobuf, JSON or Zipkin; gzip when asked) and sent, all on the runtime's threads.
+//!
+//! ```text
+//!  JS thread                   worker task                                          request tasks
+//!  push(json, mode) ─channel─▶ parse → map → batch (batchSize or scheduledDelay) ─▶ HttpSender (timeout, retries)
+//!  flush() ──────────channel─▶ send the open batch, wait for in-flight requests ◀── finished
+//! ```
+
+use super::config::{Compression, Destination, Protocol};
+use super::mapping::{MapOptions, Semconv, TraceFacts, map_span};
+use super::otlp::{self, Origin, OtelSpan};
+use super::resource::{self, ResourceInputs};
+use super::span::MastraSpan;
+use super::zipkin;
+use crate::env::ProcessEnv;
+use crate::log::Logger;
+use crate::pipeline::{Busy, Inflight};
+use crate::runtime;
+use crate::transport::{HttpRequest, HttpSender, Outcome, RetryPolicy};
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+/// Spans per request. The reference's default.
+pub const DEFAULT_BATCH_SIZE: usize = 512;
+/// How long a partial batch waits before it is sent. The reference's default.
+pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
+/// Traces whose facts (model-inference pairing, provider) are remembered at once.
+const MAX_TRACE_FACTS: usize = 10_000;
+/// OpenTelemetry's opt-in for the latest GenAI conventions.
+pub const OTEL_SEMCONV_STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
+
+/// Everything the worker needs.
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
+  pub destination: Destination,
+  /// The `semconv` option, or the environment's opt-in; `None` lets the calling Mastra version decide.
+  pub semconv: Option<Semconv>,
+  pub capture_content: bool,
+  pub batch_size: usize,
+  pub scheduled_delay: Duration,
+  pub retry: RetryPolicy,
+  pub resource: ResourceInputs,
+  /// `logLevel: 'debug'`: one line per batch.
+  pub debug: bool,
+}
+
+/// Counters, readable at any time.
+#[derive(Debug, Default)]
+pub struct Counters {
+  pub spans_received: AtomicU64,
+  pub spans_exported: AtomicU64,
+  pub spans_failed: AtomicU64,
+  pub spans_rejected: AtomicU64,
+  pub spans_invalid: AtomicU64,
+  pub requests: AtomicU64,
+  pub retries: AtomicU64,
+  pub bytes_uncompressed: AtomicU64,
+  pub bytes_sent: AtomicU64,
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OtelStats {
+  pub spans_received: u64,
+  pub spans_exported: u64,
+  pub spans_failed: u64,
+  pub spans_rejected: u64,
+  pub spans_invalid: u64,
+  pub requests: u64,
+  pub retries: u64,
+  pub bytes_uncompressed: u64,
+  pub bytes_sent: u64,
+  pub pending: u64,
+}
+
+enum Msg {
+  Span(String, Semconv),
+  Init(Option<String>, Option<String>),
+  Flush(oneshot::Sender<()>),
+}
+
+struct Shared {
+  busy: Arc<Busy>,
+  counters: Counters,
+}
+
+/// A running OTel exporter.
+pub struct OtelExporter {
+  tx: mpsc::UnboundedSender<Msg>,
+  shared: Arc<Shared>,
+  log: Logger,
+  destination: Destination,
+}
+
+impl OtelExporter {
+  pub fn start(settings: OtelSettings, log: Logger, busy: Arc<Busy>) -> Self {
+    let shared = Arc::new(Shared {
+      busy,
+      counters: Counters::default(),
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let destination = settings.destination.clone();
+    let worker = Worker::new(settings, log.clone(), shared.clone());
+    runtime::handle().spawn(worker.run(rx));
+    Self {
+      tx,
+      shared,
+      log,
+      destination,
+    }
+  }
+
+  pub fn destination(&self) -> &Destination {
+    &self.destination
+  }
+
+  pub fn logger(&self) -> &Logger {
+    &self.log
+  }
+
+  /// Hands one finished span over. `mode` is the mapping the calling Mastra version implies (overridden by the
+  /// `semconv` option). Returns true when the exporter was idle.
+  pub fn push(&self, span_json: String, mode: Semconv) -> bool {
+    self.shared.counters.spans_received.fetch_add(1, Ordering::Relaxed);
+    let was_idle = self.shared.busy.enter();
+    if self.tx.send(Msg::Span(span_json, mode)).is_err() {
+      self.shared.busy.leave();
+    }
+    was_idle
+  }
+
+  /// The service name from Mastra's config and the installed `@mastra/core` version.
+  pub fn init(&self, service_name: Option<String>, mastra_version: Option<String>) {
+    let _ = self.tx.send(Msg::Init(service_name, mastra_version));
+  }
+
+  pub fn count_invalid(&self) {
+    self.shared.counters.spans_invalid.fetch_add(1, Ordering::Relaxed);
+  }
+
+  /// Sends the open batch and waits for every request started so far.
+  pub async fn flush(&self) {
+    let (tx, rx) = oneshot::channel();
+    if self.tx.send(Msg::Flush(tx)).is_ok() {
+      let _ = rx.await;
+    }
+  }
+
+  pub fn pending(&self) -> usize {
+    self.shared.busy.get()
+  }
+
+  pub fn stats(&self) -> OtelStats {
+    let c = &self.shared.counters;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    OtelStats {
+      spans_received: get(&c.spans_received),
+      spans_exported: get(&c.spans_exported),
+      spans_failed: get(&c.spans_failed),
+      spans_rejected: get(&c.spans_rejected),
+      spans_invalid: get(&c.spans_invalid),
+      requests: get(&c.requests),
+      retries: get(&c.retries),
+      bytes_uncompressed: get(&c.bytes_uncompressed),
+      bytes_sent: get(&c.bytes_sent),
+      pending: self.pending() as u64,
+    }
+  }
+}
+
+struct Worker {
+  settings: OtelSettings,
+  sender: Arc<HttpSender>,
+  headers: HeaderMap,
+  log: Logger,
+  shared: Arc<Shared>,
+  batch: Vec<OtelSpan>,
+  batch_mode: Semconv,
+  deadline: Option<Instant>,
+  facts: HashMap<String, TraceFacts>,
+  facts_order: VecDeque<String>,
+  inflight: Inflight,
+  tasks: JoinSet<()>,
+  task_seqs: HashMap<tokio::task::Id, u64>,
+}
+
+impl Worker {
+  fn new(settings: OtelSettings, log: Logger, shared: Arc<Shared>) -> Self {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &settings.destination.headers {
+      match (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+        (Ok(name), Ok(mut value)) => {
+          value.set_sensitive(true);
+          headers.append(name, value);
+        }
+        _ => log.error(format!("[OtelExporter] Ignored header {k:?}: not a valid HTTP header")),
+      }
+    }
+    let sender = Arc::new(HttpSender {
+      timeout: settings.destination.timeout,
+      policy: settings.retry,
+    });
+    Self {
+      batch: Vec::with_capacity(settings.batch_size.min(4096)),
+      batch_mode: Semconv::Mastra,
+      settings,
+      sender,
+      headers,
+      log,
+      shared,
+      deadline: None,
+      facts: HashMap::new(),
+      facts_order: VecDeque::new(),
+      inflight: Inflight::default(),
+      tasks: JoinSet::new(),
+      task_seqs: HashMap::new(),
+    }
+  }
+
+  async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    loop {
+      tokio::select! {
+        msg = rx.recv() => match msg {
+          Some(Msg::Span(json, mode)) => {
+            self.on_span(&json, mode);
+            self.shared.busy.leave();
+          }
+          Some(Msg::Init(service, version)) => {
+            if service.is_some() {
+              self.settings.resource.service_name = service;
+            }
+            if version.is_some() {
+              self.settings.resource.mastra_version = version;
+            }
+          }
+          Some(Msg::Flush(tx)) => {
+            self.send_batch();
+            self.inflight.wait_all(tx);
+          }
+          None => break,
+        },
+        Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+          let id = match &done {
+            Ok((id, _)) => *id,
+            Err(e) => {
+              self.log.error(format!("[OtelExporter] Internal error while sending spans: {e}"));
+              e.id()
+            }
+          };
+          self.shared.busy.leave();
+          if let Some(seq) = self.task_seqs.remove(&id) {
+            self.inflight.finish(seq);
+          }
+        }
+        _ = sleep_until(self.deadline), if self.deadline.is_some() => self.send_batch(),
+      }
+    }
+    self.send_batch();
+    while self.tasks.join_next().await.is_some() {}
+  }
+
+  fn on_span(&mut self, json: &str, call_mode: Semconv) {
+    let mode = self.settings.semconv.unwrap_or(call_mode);
+    let span = match MastraSpan::parse(json) {
+      Ok(s) => s,
+      Err(e) => return self.invalid(&e.to_string()),
+    };
+    let facts = self.note(&span);
+    let opts = MapOptions {
+      semconv: mode,
+      capture_content: self.settings.capture_content,
+    };
+    let mapped = match map_span(&span, opts, &facts) {
+      Ok(m) => m,
+      Err(e) => return self.invalid(&e.to_string()),
+    };
+    if span.is_root {
+      // The root ends last: its trace's facts are no longer needed.
+      self.facts.remove(&span.trace_id);
+    }
+    if !self.batch.is_empty() && mode != self.batch_mode {
+      self.send_batch();
+    }
+    self.batch_mode = mode;
+    self.batch.push(mapped);
+    if self.batch.len() >= self.settings.batch_size {
+      self.send_batch();
+    } else if self.deadline.is_none() {
+      self.deadline = Some(Instant::now() + self.settings.scheduled_delay);
+    }
+  }
+
+  fn invalid(&self, why: &str) {
+    let n = self.shared.counters.spans_invalid.fetch_add(1, Ordering::Relaxed);
+    if n < 10 {
+      self
+        .log
+        .error(format!("[OtelExporter] Dropped a span that cannot be exported: {why}"));
+    }
+  }
+
+  /// Records what this span tells about its trace and returns the trace's facts so far.
+  fn note(&mut self, span: &MastraSpan) -> TraceFacts {
+    if !self.facts.contains_key(&span.trace_id) {
+      if self.facts_order.len() >= MAX_TRACE_FACTS
+        && let Some(old) = self.facts_order.pop_front()
+      {
+        self.facts.remove(&old);
+      }
+      self.facts_order.push_back(span.trace_id.clone());
+    }
+    let facts = self.facts.entry(span.trace_id.clone()).or_default();
+    if span.span_type == "model_inference" {
+      facts.has_model_inference = true;
+    }
+    if matches!(span.span_type.as_str(), "model_inference" | "model_generation")
+      && let Some(p) = span.attr_str("provider")
+    {
+      facts.provider = Some(p.to_string());
+    }
+    facts.clone()
+  }
+
+  fn send_batch(&mut self) {
+    self.deadline = None;
+    if self.batch.is_empty() {
+      return;
+    }
+    let spans = std::mem::take(&mut self.batch);
+    let origin = resource::origin(&self.settings.resource, self.batch_mode, &ProcessEnv);
+    let (body, content_type) = encode(self.settings.destination.protocol, &origin, &spans);
+    let c = &self.shared.counters;
+    c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
+    let mut headers = self.headers.clone();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let body = match self.settings.destination.compression {
+      Compression::Gzip => {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        gzip(&body)
+      }
+      Compression::None => body,
+    };
+    if self.settings.destination.protocol == Protocol::Grpc {
+      c.spans_failed.fetch_add(spans.len() as u64, Ordering::Relaxed);
+      self.log.error(format!(
+        "[OtelExporter] gRPC export is not available in this build; {} spans dropped. Use http/protobuf.",
+        spans.len()
+      ));
+      return;
+    }
+    let req = HttpRequest {
+      url: self.settings.destination.url.clone(),
+      headers,
+      body: Bytes::from(body),
+    };
+    let job = Delivery {
+      req,
+      count: spans.len() as u64,
+      protocol: self.settings.destination.protocol,
+      sender: self.sender.clone(),
+      log: self.log.clone(),
+      shared: self.shared.clone(),
+      debug: self.settings.debug,
+    };
+    self.shared.busy.enter();
+    let seq = self.inflight.start();
+    let task = self.tasks.spawn(job.run());
+    self.task_seqs.insert(task.id(), seq);
+  }
+}
+
+/// The request body and its content type.
+pub fn encode(protocol: Protocol, origin: &Origin, spans: &[OtelSpan]) -> (Vec<u8>, &'static str) {
+  match protocol {
+    Protocol::Zipkin => (zipkin::encode(spans, &origin.resource), "application/json"),
+    Protocol::HttpJson => (otlp::encode_json(&otlp::request(origin, spans)), "application/json"),
+    Protocol::HttpProtobuf | Protocol::Grpc => (
+      otlp::encode_protobuf(&otlp::request(origin, spans)),
+      "application/x-protobuf",
+    ),
+  }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+  let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+  enc.write_all(body).expect("writing to a Vec cannot fail");
+  enc.finish().expect("writing to a Vec cannot fail")
+}
+
+async fn sleep_until(at: Option<Instant>) {
+  match at {
+    Some(at) => tokio::time::sleep_until(at.into()).await,
+    None => std::future::pending().await,
+  }
+}
+
+struct Delivery {
+  req: HttpRequest,
+  count: u64,
+  protocol: Protocol,
+  sender: Arc<HttpSender>,
+  log: Logger,
+  shared: Arc<Shared>,
+  debug: bool,
+}
+
+impl Delivery {
+  async fn run(self) {
+    let c = &self.shared.counters;
+    let (n, url) = (self.count, &self.req.url);
+    let outcome = self
+      .sender
+      .send(&self.req, |r| {
+        c.retries.fetch_add(1, Ordering::Relaxed);
+        self.log.warn(format!(
+          "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
+          r.reason,
+          r.retry,
+          r.max_retries,
+          r.delay.as_millis()
+        ));
+      })
+      .await;
+    c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
+    match outcome {
+      Outcome::Delivered { body, .. } => {
+        let rejected = rejected_spans(self.protocol, &body);
+        c.spans_exported
+          .fetch_add(n - rejected.as_ref().map_or(0, |r| r.0.min(n)), Ordering::Relaxed);
+        c.bytes_sent.fetch_add(self.req.body.len() as u64, Ordering::Relaxed);
+        if let Some((count, message)) = rejected {
+          c.spans_rejected.fetch_add(count, Ordering::Relaxed);
+          self.log.warn(format!(
+            "[OtelExporter] The collector rejected {count} of {n} spans: {message}"
+          ));
+        }
+        self
+          .log
+          .debug(|| format!("[OtelExporter:debug] Exported {n} spans to {url}"));
+        let _ = self.debug;
+      }
+      Outcome::Rejected {
+        status,
+        status_text,
+        body,
+        ..
+      } => {
+        c.spans_failed.fetch_add(n, Ordering::Relaxed);
+        self.log.error_with(
+          format!("[OtelExporter] Failed to export {n} spans to {url}: {status} {status_text}"),
+          body,
+        );
+      }
+      Outcome::Failed { error, .. } => {
+        c.spans_failed.fetch_add(n, Ordering::Relaxed);
+        self
+          .log
+          .error_with(format!("[OtelExporter] Failed to export {n} spans to {url}:"), error);
+      }
+    }
+  }
+}
+
+/// OTLP partial success: how many spans the collector rejected, and why.
+fn rejected_spans(protocol: Protocol, body: &[u8]) -> Option<(u64, String)> {
+  let resp = match protocol {
+    Protocol::HttpProtobuf => ExportTraceServiceResponse::decode(body).ok()?,
+    Protocol::HttpJson => serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()?,
+    _ => return None,
+  };
+  let partial = resp.partial_success?;
+  (partial.rejected_spans > 0).then(|| (partial.rejected_spans as u64, partial.error_message))
+}
