@@ -12,6 +12,9 @@ pub mod runtime;
 pub mod tcc;
 pub mod transport;
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(feature = "napi")]
 #[cfg_attr(
   test,

@@ -481,3 +481,193 @@ fn rejected_spans(protocol: Protocol, body: &[u8]) -> Option<(u64, String)> {
   let partial = resp.partial_success?;
   (partial.rejected_spans > 0).then(|| (partial.rejected_spans as u64, partial.error_message))
 }
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::log::capture;
+  use crate::otel::config::{DEFAULT_TIMEOUT, Destination};
+  use crate::test_support::recorder;
+  use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+  use std::io::Read;
+
+  fn fixture_spans(scenario: &str) -> Vec<String> {
+    let path = format!(
+      "{}/__test__/fixtures/mastra-1.x/{scenario}.jsonl",
+      env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path)
+      .unwrap()
+      .lines()
+      .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+      .filter(|v| v["type"] == "span_ended")
+      .map(|v| v["exportedSpan"].to_string())
+      .collect()
+  }
+
+  fn settings(base: &str, protocol: Protocol, compression: Compression, batch_size: usize) -> OtelSettings {
+    let url = match protocol {
+      Protocol::Zipkin => format!("{base}/api/v2/spans"),
+      _ => format!("{base}/v1/traces"),
+    };
+    OtelSettings {
+      destination: Destination {
+        provider: "custom",
+        protocol,
+        url,
+        headers: vec![("x-api-key".into(), "secret".into())],
+        compression,
+        timeout: DEFAULT_TIMEOUT,
+      },
+      semconv: None,
+      capture_content: true,
+      batch_size,
+      scheduled_delay: Duration::from_millis(100),
+      retry: RetryPolicy {
+        initial_backoff: Duration::from_millis(10),
+        ..RetryPolicy::default()
+      },
+      resource: ResourceInputs::default(),
+      debug: false,
+    }
+  }
+
+  fn start(s: OtelSettings) -> (OtelExporter, capture::Lines) {
+    let (log, lines) = capture::logger(false);
+    (OtelExporter::start(s, log, Arc::new(Busy::new(Arc::new(|| {})))), lines)
+  }
+
+  fn decode(r: &crate::test_support::Received) -> ExportTraceServiceRequest {
+    let mut body = r.body.clone();
+    if r.header("content-encoding") == Some("gzip") {
+      let mut out = Vec::new();
+      flate2::read::GzDecoder::new(body.as_slice())
+        .read_to_end(&mut out)
+        .unwrap();
+      body = out;
+    }
+    match r.header("content-type") {
+      Some("application/x-protobuf") => ExportTraceServiceRequest::decode(body.as_slice()).unwrap(),
+      Some("application/json") => serde_json::from_slice(&body).unwrap(),
+      other => panic!("content type {other:?}"),
+    }
+  }
+
+  #[tokio::test]
+  async fn protobuf_gzip_json_batches_decode_with_the_official_definitions() {
+    for (protocol, compression) in [
+      (Protocol::HttpProtobuf, Compression::None),
+      (Protocol::HttpProtobuf, Compression::Gzip),
+      (Protocol::HttpJson, Compression::Gzip),
+    ] {
+      let (base, got) = recorder(vec![]).await;
+      let (ex, _) = start(settings(&base, protocol, compression, 4));
+      let spans = fixture_spans("b-tool-call");
+      for s in &spans {
+        ex.push(s.clone(), Semconv::Mastra);
+      }
+      ex.flush().await;
+      let got = got.lock();
+      assert_eq!(got.len(), 3, "{protocol:?}: 10 spans in batches of 4");
+      let mut names = Vec::new();
+      for r in got.iter() {
+        assert_eq!(r.path, "/v1/traces");
+        assert_eq!(r.header("x-api-key"), Some("secret"));
+        let req = decode(r);
+        let rs = &req.resource_spans[0];
+        assert_eq!(rs.scope_spans[0].scope.as_ref().unwrap().name, "@mastra/otel-exporter");
+        names.extend(rs.scope_spans[0].spans.iter().map(|s| s.name.clone()));
+      }
+      assert_eq!(names.len(), spans.len());
+      assert!(names.contains(&"invoke_agent Tool Agent".to_string()), "{names:?}");
+      assert!(names.contains(&"chat mock-tool-model".to_string()));
+      let s = ex.stats();
+      assert_eq!(
+        (s.spans_received, s.spans_exported, s.spans_failed, s.pending),
+        (10, 10, 0, 0)
+      );
+      if compression == Compression::Gzip {
+        assert!(s.bytes_sent < s.bytes_uncompressed, "{s:?}");
+      }
+    }
+  }
+
+  #[tokio::test]
+  async fn a_partial_batch_is_sent_after_the_scheduled_delay() {
+    let (base, got) = recorder(vec![]).await;
+    let (ex, _) = start(settings(&base, Protocol::HttpJson, Compression::None, 512));
+    for s in fixture_spans("a-generate") {
+      ex.push(s, Semconv::Mastra);
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(got.lock().len(), 1, "sent by the timer, without a flush");
+  }
+
+  #[tokio::test]
+  async fn zipkin_batches_decode_strictly() {
+    let (base, got) = recorder(vec![]).await;
+    let (ex, _) = start(settings(&base, Protocol::Zipkin, Compression::None, 512));
+    for s in fixture_spans("f-tool-error") {
+      ex.push(s, Semconv::Latest);
+    }
+    ex.flush().await;
+    let got = got.lock();
+    assert_eq!(got[0].path, "/api/v2/spans");
+    let spans: Vec<zipkin_types::Span> = serde_json::from_slice(&got[0].body).expect("strict zipkin v2");
+    assert_eq!(spans.len(), 9);
+    let tool = spans
+      .iter()
+      .find(|s| s.name() == Some("execute_tool failingTool"))
+      .unwrap();
+    assert_eq!(tool.tags()["otel.status_code"], "ERROR");
+  }
+
+  #[tokio::test]
+  async fn failures_are_retried_then_counted_and_logged_once() {
+    let (base, got) = recorder(vec![503, 400]).await;
+    let (ex, lines) = start(settings(&base, Protocol::HttpProtobuf, Compression::None, 512));
+    for s in fixture_spans("a-generate") {
+      ex.push(s, Semconv::Mastra);
+    }
+    ex.flush().await;
+    assert!(got.lock().is_empty(), "503 retried, then 400 is final");
+    let s = ex.stats();
+    assert_eq!((s.spans_failed, s.retries, s.requests), (5, 1, 2));
+    let errors: Vec<String> = lines
+      .lock()
+      .iter()
+      .filter(|l| l.0 == crate::log::Level::Error)
+      .map(|l| l.1.clone())
+      .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+      errors[0].starts_with("[OtelExporter] Failed to export 5 spans to http://127.0.0.1:"),
+      "{}",
+      errors[0]
+    );
+    assert!(!errors[0].contains("secret"));
+  }
+
+  #[tokio::test]
+  async fn malformed_spans_are_counted_and_others_still_sent() {
+    let (base, got) = recorder(vec![]).await;
+    let (ex, lines) = start(settings(&base, Protocol::HttpJson, Compression::None, 512));
+    ex.push("{not json".into(), Semconv::Mastra);
+    ex.push(r#"{"id":"zz","traceId":"ab","startTime":0}"#.into(), Semconv::Mastra);
+    for s in fixture_spans("d-workflow") {
+      ex.push(s, Semconv::Mastra);
+    }
+    ex.flush().await;
+    assert_eq!(ex.stats().spans_invalid, 2);
+    assert_eq!(ex.stats().spans_exported, 3);
+    assert_eq!(got.lock().len(), 1);
+    assert_eq!(
+      lines
+        .lock()
+        .iter()
+        .filter(|l| l.1.starts_with("[OtelExporter] Dropped a span"))
+        .count(),
+      2
+    );
+  }
+}

@@ -303,59 +303,8 @@ mod tests {
   use crate::env::MapEnv;
   use crate::log::capture;
   use crate::tcc::TccOptions;
+  use crate::test_support::server;
   use std::time::Duration;
-  use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-  /// A loopback HTTP server that answers each request with the next scripted status (then 200), and records bodies.
-  async fn server(script: Vec<u16>) -> (String, Arc<parking_lot::Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/mastra", listener.local_addr().unwrap());
-    let bodies = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let (b, script) = (bodies.clone(), Arc::new(parking_lot::Mutex::new(script)));
-    tokio::spawn(async move {
-      loop {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let (b, script) = (b.clone(), script.clone());
-        tokio::spawn(async move {
-          let mut buf = Vec::new();
-          let mut chunk = [0u8; 8192];
-          loop {
-            let n = sock.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-              return;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            let Some(head_end) = text.find("\r\n\r\n") else {
-              continue;
-            };
-            let len: usize = text[..head_end]
-              .lines()
-              .find_map(|l| {
-                l.to_ascii_lowercase()
-                  .strip_prefix("content-length:")
-                  .map(|v| v.trim().parse().unwrap())
-              })
-              .unwrap_or(0);
-            if buf.len() < head_end + 4 + len {
-              continue;
-            }
-            let status = {
-              let mut s = script.lock();
-              if s.is_empty() { 200 } else { s.remove(0) }
-            };
-            if status == 200 {
-              b.lock().push(text[head_end + 4..head_end + 4 + len].to_string());
-            }
-            let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
-            let _ = sock.write_all(resp.as_bytes()).await;
-            buf.clear();
-          }
-        });
-      }
-    });
-    (url, bodies)
-  }
 
   fn exporter(url: &str) -> (TccExporter, capture::Lines) {
     let env = MapEnv::from_pairs(&[("TCC_API_KEY", "tcc_test")]);
