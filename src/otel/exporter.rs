@@ -479,7 +479,7 @@ fn rejected_spans(protocol: Protocol, body: &[u8]) -> Option<(u64, String)> {
     _ => return None,
   };
   let partial = resp.partial_success?;
-  (partial.rejected_spans > 0).then(|| (partial.rejected_spans as u64, partial.error_message))
+  (partial.rejected_spans > 0).then_some((partial.rejected_spans as u64, partial.error_message))
 }
 
 #[cfg(test)]
