@@ -10,6 +10,48 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A drop-in for `@mastra/otel-exporter`: maps Mastra spans to OpenTelemetry spans with GenAI semantic conventions
+ * and exports them over OTLP (http/protobuf, http/json) or Zipkin, with the Dash0, SigNoz, New Relic, Traceloop,
+ * Laminar and custom presets. Mapping, batching, encoding, compression and retries run on Rust threads.
+ */
+export declare class OtelExporter {
+  /**
+   * Never throws for a bad configuration: it prints one `[OtelExporter] ...` line and disables itself
+   * (`isDisabled`), as the reference does.
+   */
+  constructor(options?: OtelExporterConfig | undefined | null)
+  /** `"opentelemetry"`. */
+  get name(): string
+  /** True when the configuration was unusable (a line saying why was printed). */
+  get isDisabled(): boolean
+  /** The trace URL spans are sent to (`null` when disabled). */
+  get endpoint(): string | null
+  /** The wire protocol: `http/protobuf`, `http/json`, `grpc` or `zipkin` (`null` when disabled). */
+  get protocol(): string | null
+  /**
+   * Called by Mastra with `{ mastra, config }` (1.x) or the tracing config (0.24): takes the service name, and the
+   * installed `@mastra/core` version for `service.version`.
+   */
+  init(options?: { config?: { serviceName?: string } } | { serviceName?: string }): void
+  /** Mastra 1.x entry point: only `span_ended` is exported; other events cost a type check. */
+  exportTracingEvent(event: { type: string; exportedSpan: object }): Promise<void>
+  /** Mastra 0.24 entry point; maps with the legacy conventions unless `semconv` says otherwise. */
+  exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
+  /**
+   * Sends every queued span and resolves once all requests started so far are delivered or have definitively
+   * failed. Never rejects.
+   */
+  flush(): Promise<void>
+  /** Flushes. The exporter stays usable. */
+  shutdown(): Promise<void>
+  /** Counters since construction. */
+  stats(): OtelExporterStats
+  /** Mastra hands exporters its logger; this exporter prints to the console. */
+  __setLogger(logger: unknown): void
+}
+export type JsOtelExporter = OtelExporter
+
+/**
  * A drop-in for `@contextcompany/mastra`'s exporter: buffers every span of an agent run and, when the root span ends,
  * sends the whole run to The Context Company in one request. All of that happens on Rust threads; the call Mastra
  * makes only serialises the span once and hands it over.
@@ -52,6 +94,99 @@ export declare class TCCMastraExporter {
   __setLogger(logger: unknown): void
 }
 export type JsTccMastraExporter = TCCMastraExporter
+
+/**
+ * Options of `new OtelExporter(options)`, those of `@mastra/otel-exporter` 1.4.0 plus `semconv`, `captureContent`,
+ * `compression`, `maxRetries` and `scheduledDelayMs`.
+ */
+export interface OtelExporterConfig {
+  /**
+   * One provider preset. Each field falls back to the provider's environment variable (`config ?? env`).
+   * Without a provider the standard `OTEL_EXPORTER_OTLP_*` variables are used (default `http://localhost:4318`,
+   * http/protobuf) instead of disabling the exporter.
+   */
+  provider?: { dash0?: { apiKey?: string; endpoint?: string; dataset?: string } } | { signoz?: { apiKey?: string; region?: 'us' | 'eu' | 'in'; endpoint?: string } } | { newrelic?: { apiKey?: string; endpoint?: string } } | { traceloop?: { apiKey?: string; destinationId?: string; endpoint?: string } } | { laminar?: { apiKey?: string; endpoint?: string } } | { custom?: { endpoint: string; headers?: Record<string, string>; protocol?: 'http/json' | 'http/protobuf' | 'grpc' | 'zipkin' } }
+  /**
+   * Time one export request may take, in milliseconds, retries excluded.
+   * @default OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT or 10000
+   */
+  timeout?: number
+  /**
+   * Spans per request.
+   * @default 512
+   */
+  batchSize?: number
+  /**
+   * `'debug'` prints one line per exported batch.
+   * @default 'info'
+   */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error'
+  /** Merged over the default resource (`service.name`, `service.version`, `telemetry.sdk.*`). */
+  resourceAttributes?: Record<string, string | number | boolean>
+  /** `{ traces: false }` turns the exporter off. */
+  signals?: OtelExporterSignals
+  /**
+   * Attribute conventions: `'mastra'` (what `@mastra/otel-exporter` 1.4.0 emits), `'legacy'` (the 0.x mapping) or
+   * `'latest'` (the current GenAI semantic conventions). Also `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`.
+   * @default 'mastra' on Mastra 1.x, 'legacy' on Mastra 0.24
+   */
+  semconv?: 'mastra' | 'legacy' | 'latest'
+  /**
+   * `false` drops inputs, outputs, messages and instructions before anything leaves the process.
+   * @default true
+   */
+  captureContent?: boolean
+  /**
+   * Body compression for every protocol.
+   * @default OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION or 'none'
+   */
+  compression?: 'gzip' | 'none'
+  /**
+   * Retries of a failed request (connection errors, timeouts, 429, 502, 503, 504).
+   * @default 5
+   */
+  maxRetries?: number
+  /**
+   * How long a partial batch waits before it is sent, in milliseconds.
+   * @default 5000
+   */
+  scheduledDelayMs?: number
+}
+
+/** Which signals to export. */
+export interface OtelExporterSignals {
+  /** @default true */
+  traces?: boolean
+  /**
+   * Accepted for compatibility; log export is not implemented.
+   * @default true
+   */
+  logs?: boolean
+}
+
+/** Counters of one exporter. */
+export interface OtelExporterStats {
+  /** Finished spans handed to the exporter. */
+  spansReceived: number
+  /** Spans the collector accepted. */
+  spansExported: number
+  /** Spans in requests given up on. */
+  spansFailed: number
+  /** Spans the collector refused in an OTLP partial success. */
+  spansRejected: number
+  /** Events or spans that could not be read or mapped. */
+  spansInvalid: number
+  /** HTTP attempts, retries included. */
+  requests: number
+  /** Retries. */
+  retries: number
+  /** Encoded bytes before compression. */
+  bytesUncompressed: number
+  /** Bytes of delivered request bodies, after compression. */
+  bytesSent: number
+  /** Spans queued plus requests in flight. */
+  pending: number
+}
 
 /**
  * Sends user feedback for a run: `{ runId, score?: 'thumbs_up' | 'thumbs_down', text? }`. The key comes from

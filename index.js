@@ -835,6 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.OtelExporter = nativeBinding.OtelExporter
+module.exports.JsOtelExporter = nativeBinding.JsOtelExporter
 module.exports.TCCMastraExporter = nativeBinding.TCCMastraExporter
 module.exports.JsTccMastraExporter = nativeBinding.JsTccMastraExporter
 module.exports.submitFeedback = nativeBinding.submitFeedback

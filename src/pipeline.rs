@@ -6,6 +6,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::oneshot;
 
+/// The tracing event types Mastra emits, in both 1.x and 0.24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+  Started,
+  Updated,
+  Ended,
+}
+
+impl EventKind {
+  pub fn parse(s: &str) -> Option<Self> {
+    match s {
+      "span_started" => Some(Self::Started),
+      "span_updated" => Some(Self::Updated),
+      "span_ended" => Some(Self::Ended),
+      _ => None,
+    }
+  }
+}
+
 /// Called when an exporter goes from busy to idle (nothing queued, nothing in flight).
 pub type IdleHook = Arc<dyn Fn() + Send + Sync>;
 

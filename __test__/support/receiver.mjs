@@ -16,8 +16,8 @@ export async function startReceiver({ script = [], fallback = { status: 200, bod
     const chunks = []
     req.on('data', (c) => chunks.push(c))
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8')
-      const record = { method: req.method, url: req.url, headers: req.headers, body, at: Date.now() }
+      const raw = Buffer.concat(chunks)
+      const record = { method: req.method, url: req.url, headers: req.headers, body: raw.toString('utf8'), raw, at: Date.now() }
       const step = steps.length ? steps.shift() : fallback
       record.step = step
       requests.push(record)

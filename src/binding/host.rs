@@ -2,7 +2,7 @@
 //! pending, and `JSON.stringify`.
 
 use crate::log::{Level, LogSink};
-use crate::pipeline::Busy;
+use crate::pipeline::{Busy, EventKind};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
@@ -159,4 +159,80 @@ pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
     }
     cell.get().expect("set above").get_value(env)
   })
+}
+
+/// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use: those cost a
+/// property read and a string comparison, and the span is not serialised.
+pub fn read_event(
+  env: &Env,
+  event: Unknown<'_>,
+  wanted: impl Fn(EventKind) -> bool,
+) -> std::result::Result<Option<(EventKind, String)>, String> {
+  if event.get_type().map_err(|e| e.reason)? != ValueType::Object {
+    return Err("the event is not an object".into());
+  }
+  let event: Object = unsafe { event.cast() }.map_err(|e| e.reason)?;
+  let kind: Unknown = event.get_named_property("type").map_err(|e| e.reason)?;
+  let kind = match kind.get_type() {
+    Ok(ValueType::String) => unsafe { kind.cast::<String>() }.map_err(|e| e.reason)?,
+    _ => return Err("the event has no string `type`".into()),
+  };
+  let Some(kind) = EventKind::parse(&kind) else {
+    return Err(format!("unknown event type {kind:?}"));
+  };
+  if !wanted(kind) {
+    return Ok(None);
+  }
+  let span: Unknown = event.get_named_property("exportedSpan").map_err(|e| e.reason)?;
+  if span.get_type().map_err(|e| e.reason)? != ValueType::Object {
+    return Err("the event has no `exportedSpan` object".into());
+  }
+  match stringify(env, span)? {
+    Some(json) => Ok(Some((kind, json))),
+    None => Err("the span has no JSON form".into()),
+  }
+}
+
+/// `serviceName` from `init`'s argument: `{ config: { serviceName } }` (Mastra 1.x) or `{ serviceName }` (0.24).
+pub fn service_name(options: Unknown<'_>) -> Option<String> {
+  if options.get_type().ok()? != ValueType::Object {
+    return None;
+  }
+  let options: Object = unsafe { options.cast() }.ok()?;
+  let from = |o: &Object| -> Option<String> {
+    let v: Unknown = o.get_named_property("serviceName").ok()?;
+    (v.get_type().ok()? == ValueType::String)
+      .then(|| unsafe { v.cast::<String>() }.ok())
+      .flatten()
+  };
+  let config: Option<Unknown> = options.get_named_property("config").ok();
+  match config.filter(|c| c.get_type().ok() == Some(ValueType::Object)) {
+    Some(c) => from(&unsafe { c.cast::<Object>() }.ok()?),
+    None => from(&options),
+  }
+}
+
+/// Finds the installed `@mastra/core` version from the application's directory (for `service.version`, as the
+/// reference reports it). `None` when it cannot be found.
+const MASTRA_VERSION: &str = "(() => { try {
+  const mod = process.getBuiltinModule && process.getBuiltinModule('module')
+  const fs = process.getBuiltinModule && process.getBuiltinModule('fs')
+  const path = process.getBuiltinModule && process.getBuiltinModule('path')
+  if (!mod || !fs || !path) return undefined
+  let dir = path.dirname(mod.createRequire(process.cwd() + '/').resolve('@mastra/core'))
+  for (let i = 0; i < 8; i++) {
+    const file = path.join(dir, 'package.json')
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8'))
+      if (pkg.name === '@mastra/core') return String(pkg.version)
+    }
+    dir = path.dirname(dir)
+  }
+} catch {} return undefined })()";
+
+pub fn mastra_core_version(env: &Env) -> Option<String> {
+  let v: Unknown = env.run_script(MASTRA_VERSION).ok()?;
+  (v.get_type().ok()? == ValueType::String)
+    .then(|| unsafe { v.cast::<String>() }.ok())
+    .flatten()
 }

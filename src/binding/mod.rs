@@ -1,6 +1,7 @@
 //! The napi-rs binding: JavaScript classes over the Rust core. Conversion at the edge, delegation, nothing else.
 
 mod host;
+mod otel;
 mod tcc;
 
 /// One runtime for everything: the core's workers and napi's async functions share it.

@@ -5,7 +5,7 @@ use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::Busy;
 use crate::tcc::feedback::{self, FeedbackResponse, Refusal};
-use crate::tcc::{EventKind, TccExporter, TccOptions};
+use crate::tcc::{TccExporter, TccOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
@@ -158,7 +158,9 @@ impl JsTccMastraExporter {
     if !log.debug_enabled() {
       return;
     }
-    let name = options.and_then(service_name).unwrap_or_else(|| "unknown".to_string());
+    let name = options
+      .and_then(host::service_name)
+      .unwrap_or_else(|| "unknown".to_string());
     log.debug(|| format!("[TCC] Initialized for service: {name}"));
     log.debug(|| format!("[TCC] Endpoint: {}", self.inner.endpoint()));
   }
@@ -226,7 +228,7 @@ impl JsTccMastraExporter {
 
 impl JsTccMastraExporter {
   fn handle(&self, env: &Env, event: Unknown<'_>) {
-    match read_event(env, event) {
+    match host::read_event(env, event, |_| true) {
       Ok(Some((kind, json))) => {
         if self.inner.push(kind, json) {
           self.host.hold(env);
@@ -249,48 +251,6 @@ impl JsTccMastraExporter {
         }
       }
     }
-  }
-}
-
-/// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use.
-fn read_event(env: &Env, event: Unknown<'_>) -> std::result::Result<Option<(EventKind, String)>, String> {
-  if event.get_type().map_err(|e| e.reason)? != ValueType::Object {
-    return Err("the event is not an object".into());
-  }
-  let event: Object = unsafe { event.cast() }.map_err(|e| e.reason)?;
-  let kind: Unknown = event.get_named_property("type").map_err(|e| e.reason)?;
-  let kind = match kind.get_type() {
-    Ok(ValueType::String) => unsafe { kind.cast::<String>() }.map_err(|e| e.reason)?,
-    _ => return Err("the event has no string `type`".into()),
-  };
-  let Some(kind) = EventKind::parse(&kind) else {
-    return Err(format!("unknown event type {kind:?}"));
-  };
-  let span: Unknown = event.get_named_property("exportedSpan").map_err(|e| e.reason)?;
-  if span.get_type().map_err(|e| e.reason)? != ValueType::Object {
-    return Err("the event has no `exportedSpan` object".into());
-  }
-  match host::stringify(env, span)? {
-    Some(json) => Ok(Some((kind, json))),
-    None => Err("the span has no JSON form".into()),
-  }
-}
-
-fn service_name(options: Unknown<'_>) -> Option<String> {
-  if options.get_type().ok()? != ValueType::Object {
-    return None;
-  }
-  let options: Object = unsafe { options.cast() }.ok()?;
-  let from = |o: &Object| -> Option<String> {
-    let v: Unknown = o.get_named_property("serviceName").ok()?;
-    (v.get_type().ok()? == ValueType::String)
-      .then(|| unsafe { v.cast::<String>() }.ok())
-      .flatten()
-  };
-  let config: Option<Unknown> = options.get_named_property("config").ok();
-  match config.filter(|c| c.get_type().ok() == Some(ValueType::Object)) {
-    Some(c) => from(&unsafe { c.cast::<Object>() }.ok()?),
-    None => from(&options),
   }
 }
 

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod exporter;
 pub mod mapping;
+pub mod options;
 pub mod otlp;
 pub mod resource;
 pub mod span;

@@ -15,27 +15,9 @@
 
 use super::span::{SpanHead, with_run_id};
 use crate::log::Logger;
+pub use crate::pipeline::EventKind;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
-
-/// The event types Mastra emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-  Started,
-  Updated,
-  Ended,
-}
-
-impl EventKind {
-  pub fn parse(s: &str) -> Option<Self> {
-    match s {
-      "span_started" => Some(Self::Started),
-      "span_updated" => Some(Self::Updated),
-      "span_ended" => Some(Self::Ended),
-      _ => None,
-    }
-  }
-}
 
 /// Limits and switches of the buffer.
 #[derive(Debug, Clone)]

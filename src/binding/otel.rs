@@ -1,0 +1,270 @@
+//! `OtelExporter` for JavaScript.
+
+use super::host::{self, Host};
+use crate::env::ProcessEnv;
+use crate::log::Logger;
+use crate::otel::exporter::OtelExporter;
+use crate::otel::mapping::Semconv;
+use crate::otel::options::{OptionsError, OtelOptions};
+use crate::pipeline::{Busy, EventKind};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which signals to export.
+#[napi(object, object_to_js = false, js_name = "OtelExporterSignals")]
+pub struct JsSignals {
+  /// @default true
+  pub traces: Option<bool>,
+  /// Accepted for compatibility; log export is not implemented.
+  /// @default true
+  pub logs: Option<bool>,
+}
+
+/// Options of `new OtelExporter(options)`, those of `@mastra/otel-exporter` 1.4.0 plus `semconv`, `captureContent`,
+/// `compression`, `maxRetries` and `scheduledDelayMs`.
+#[napi(object, object_to_js = false, js_name = "OtelExporterConfig")]
+pub struct JsOtelOptions {
+  /// One provider preset. Each field falls back to the provider's environment variable (`config ?? env`).
+  /// Without a provider the standard `OTEL_EXPORTER_OTLP_*` variables are used (default `http://localhost:4318`,
+  /// http/protobuf) instead of disabling the exporter.
+  #[napi(
+    ts_type = "{ dash0?: { apiKey?: string; endpoint?: string; dataset?: string } } | { signoz?: { apiKey?: string; region?: 'us' | 'eu' | 'in'; endpoint?: string } } | { newrelic?: { apiKey?: string; endpoint?: string } } | { traceloop?: { apiKey?: string; destinationId?: string; endpoint?: string } } | { laminar?: { apiKey?: string; endpoint?: string } } | { custom?: { endpoint: string; headers?: Record<string, string>; protocol?: 'http/json' | 'http/protobuf' | 'grpc' | 'zipkin' } }"
+  )]
+  pub provider: Option<serde_json::Value>,
+  /// Time one export request may take, in milliseconds, retries excluded.
+  /// @default OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT or 10000
+  pub timeout: Option<f64>,
+  /// Spans per request.
+  /// @default 512
+  pub batch_size: Option<u32>,
+  /// `'debug'` prints one line per exported batch.
+  /// @default 'info'
+  #[napi(ts_type = "'debug' | 'info' | 'warn' | 'error'")]
+  pub log_level: Option<String>,
+  /// Merged over the default resource (`service.name`, `service.version`, `telemetry.sdk.*`).
+  #[napi(ts_type = "Record<string, string | number | boolean>")]
+  pub resource_attributes: Option<serde_json::Value>,
+  /// `{ traces: false }` turns the exporter off.
+  pub signals: Option<JsSignals>,
+  /// Attribute conventions: `'mastra'` (what `@mastra/otel-exporter` 1.4.0 emits), `'legacy'` (the 0.x mapping) or
+  /// `'latest'` (the current GenAI semantic conventions). Also `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`.
+  /// @default 'mastra' on Mastra 1.x, 'legacy' on Mastra 0.24
+  #[napi(ts_type = "'mastra' | 'legacy' | 'latest'")]
+  pub semconv: Option<String>,
+  /// `false` drops inputs, outputs, messages and instructions before anything leaves the process.
+  /// @default true
+  pub capture_content: Option<bool>,
+  /// Body compression for every protocol.
+  /// @default OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION or 'none'
+  #[napi(ts_type = "'gzip' | 'none'")]
+  pub compression: Option<String>,
+  /// Retries of a failed request (connection errors, timeouts, 429, 502, 503, 504).
+  /// @default 5
+  pub max_retries: Option<u32>,
+  /// How long a partial batch waits before it is sent, in milliseconds.
+  /// @default 5000
+  pub scheduled_delay_ms: Option<u32>,
+}
+
+impl From<JsOtelOptions> for OtelOptions {
+  fn from(js: JsOtelOptions) -> Self {
+    let ms = |v: Option<f64>| v.filter(|n| n.is_finite() && *n > 0.0).map(|n| n as u64);
+    OtelOptions {
+      provider: js.provider,
+      timeout_ms: ms(js.timeout),
+      batch_size: js.batch_size,
+      log_level: js.log_level,
+      resource_attributes: js.resource_attributes,
+      traces: js.signals.and_then(|s| s.traces),
+      semconv: js.semconv,
+      capture_content: js.capture_content,
+      compression: js.compression,
+      max_retries: js.max_retries,
+      scheduled_delay_ms: js.scheduled_delay_ms.map(u64::from),
+    }
+  }
+}
+
+/// Counters of one exporter.
+#[napi(object, object_from_js = false, js_name = "OtelExporterStats")]
+pub struct JsOtelStats {
+  /// Finished spans handed to the exporter.
+  pub spans_received: f64,
+  /// Spans the collector accepted.
+  pub spans_exported: f64,
+  /// Spans in requests given up on.
+  pub spans_failed: f64,
+  /// Spans the collector refused in an OTLP partial success.
+  pub spans_rejected: f64,
+  /// Events or spans that could not be read or mapped.
+  pub spans_invalid: f64,
+  /// HTTP attempts, retries included.
+  pub requests: f64,
+  /// Retries.
+  pub retries: f64,
+  /// Encoded bytes before compression.
+  pub bytes_uncompressed: f64,
+  /// Bytes of delivered request bodies, after compression.
+  pub bytes_sent: f64,
+  /// Spans queued plus requests in flight.
+  pub pending: f64,
+}
+
+/// A drop-in for `@mastra/otel-exporter`: maps Mastra spans to OpenTelemetry spans with GenAI semantic conventions
+/// and exports them over OTLP (http/protobuf, http/json) or Zipkin, with the Dash0, SigNoz, New Relic, Traceloop,
+/// Laminar and custom presets. Mapping, batching, encoding, compression and retries run on Rust threads.
+#[napi(js_name = "OtelExporter")]
+pub struct JsOtelExporter {
+  inner: Option<Arc<OtelExporter>>,
+  host: Arc<Host>,
+  _busy: Arc<Busy>,
+  invalid_events: AtomicU64,
+}
+
+#[napi]
+impl JsOtelExporter {
+  /// Never throws for a bad configuration: it prints one `[OtelExporter] ...` line and disables itself
+  /// (`isDisabled`), as the reference does.
+  #[napi(constructor)]
+  pub fn new(env: &Env, options: Option<JsOtelOptions>) -> Result<Self> {
+    let (host, busy, sink) = Host::new(env)?;
+    let options = options.map(OtelOptions::from).unwrap_or_default();
+    let inner = match options.resolve(&ProcessEnv) {
+      Ok(settings) => {
+        let log = Logger::new(sink, settings.debug);
+        Some(Arc::new(OtelExporter::start(settings, log, busy.clone())))
+      }
+      Err(e) => {
+        let log = Logger::new(sink, false);
+        match e {
+          OptionsError::TracesOff => log.warn(e.to_string()),
+          _ => log.error(e.to_string()),
+        }
+        None
+      }
+    };
+    Ok(Self {
+      inner,
+      host,
+      _busy: busy,
+      invalid_events: AtomicU64::new(0),
+    })
+  }
+
+  /// `"opentelemetry"`.
+  #[napi(getter)]
+  pub fn name(&self) -> &'static str {
+    "opentelemetry"
+  }
+
+  /// True when the configuration was unusable (a line saying why was printed).
+  #[napi(getter)]
+  pub fn is_disabled(&self) -> bool {
+    self.inner.is_none()
+  }
+
+  /// The trace URL spans are sent to (`null` when disabled).
+  #[napi(getter)]
+  pub fn endpoint(&self) -> Option<String> {
+    self.inner.as_ref().map(|i| i.destination().url.clone())
+  }
+
+  /// The wire protocol: `http/protobuf`, `http/json`, `grpc` or `zipkin` (`null` when disabled).
+  #[napi(getter)]
+  pub fn protocol(&self) -> Option<&'static str> {
+    self.inner.as_ref().map(|i| i.destination().protocol.as_str())
+  }
+
+  /// Called by Mastra with `{ mastra, config }` (1.x) or the tracing config (0.24): takes the service name, and the
+  /// installed `@mastra/core` version for `service.version`.
+  #[napi(ts_args_type = "options?: { config?: { serviceName?: string } } | { serviceName?: string }")]
+  pub fn init(&self, env: &Env, options: Option<Unknown<'_>>) {
+    let Some(inner) = &self.inner else { return };
+    let name = options.and_then(host::service_name);
+    inner.init(name, host::mastra_core_version(env));
+  }
+
+  /// Mastra 1.x entry point: only `span_ended` is exported; other events cost a type check.
+  #[napi(
+    ts_args_type = "event: { type: string; exportedSpan: object }",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.handle(env, event, Semconv::Mastra);
+    host::resolved(env)
+  }
+
+  /// Mastra 0.24 entry point; maps with the legacy conventions unless `semconv` says otherwise.
+  #[napi(
+    ts_args_type = "event: { type: string; exportedSpan: object }",
+    ts_return_type = "Promise<void>"
+  )]
+  pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.handle(env, event, Semconv::Legacy);
+    host::resolved(env)
+  }
+
+  /// Sends every queued span and resolves once all requests started so far are delivered or have definitively
+  /// failed. Never rejects.
+  #[napi]
+  pub async fn flush(&self) {
+    if let Some(inner) = &self.inner {
+      inner.flush().await
+    }
+  }
+
+  /// Flushes. The exporter stays usable.
+  #[napi]
+  pub async fn shutdown(&self) {
+    if let Some(inner) = &self.inner {
+      inner.flush().await
+    }
+  }
+
+  /// Counters since construction.
+  #[napi]
+  pub fn stats(&self) -> JsOtelStats {
+    let s = self.inner.as_ref().map(|i| i.stats()).unwrap_or_default();
+    let n = |v: u64| v as f64;
+    JsOtelStats {
+      spans_received: n(s.spans_received),
+      spans_exported: n(s.spans_exported),
+      spans_failed: n(s.spans_failed),
+      spans_rejected: n(s.spans_rejected),
+      spans_invalid: n(s.spans_invalid) + n(self.invalid_events.load(Ordering::Relaxed)),
+      requests: n(s.requests),
+      retries: n(s.retries),
+      bytes_uncompressed: n(s.bytes_uncompressed),
+      bytes_sent: n(s.bytes_sent),
+      pending: n(s.pending),
+    }
+  }
+
+  /// Mastra hands exporters its logger; this exporter prints to the console.
+  #[napi(js_name = "__setLogger", ts_args_type = "logger: unknown")]
+  pub fn set_logger(&self, _logger: Unknown<'_>) {}
+}
+
+impl JsOtelExporter {
+  fn handle(&self, env: &Env, event: Unknown<'_>, mode: Semconv) {
+    let Some(inner) = &self.inner else { return };
+    match host::read_event(env, event, |k| k == EventKind::Ended) {
+      Ok(Some((_, json))) => {
+        if inner.push(json, mode) {
+          self.host.hold(env);
+        }
+      }
+      Ok(None) => {}
+      Err(problem) => {
+        let n = self.invalid_events.fetch_add(1, Ordering::Relaxed);
+        if n < 10 {
+          inner
+            .logger()
+            .error(format!("[OtelExporter] Ignored a tracing event: {problem}"));
+        }
+      }
+    }
+  }
+}
