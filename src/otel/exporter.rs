@@ -17,9 +17,10 @@ use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::{Busy, Inflight};
 use crate::runtime;
-use crate::transport::{HttpRequest, HttpSender, Outcome, RetryPolicy};
+use crate::transport::grpc::GrpcSender;
+use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy};
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::collections::{HashMap, VecDeque};
@@ -192,6 +193,7 @@ struct Worker {
   inflight: Inflight,
   tasks: JoinSet<()>,
   task_seqs: HashMap<tokio::task::Id, u64>,
+  grpc: Option<GrpcSender>,
 }
 
 impl Worker {
@@ -224,6 +226,7 @@ impl Worker {
       inflight: Inflight::default(),
       tasks: JoinSet::new(),
       task_seqs: HashMap::new(),
+      grpc: None,
     }
   }
 
@@ -300,6 +303,31 @@ impl Worker {
     }
   }
 
+  /// The gRPC client, built on first use (it needs the runtime). `None` after logging when the endpoint is unusable.
+  fn grpc(&mut self) -> Option<GrpcSender> {
+    if self.grpc.is_none() {
+      let d = &self.settings.destination;
+      match GrpcSender::new(
+        &d.url,
+        &d.headers,
+        d.timeout,
+        self.settings.retry,
+        d.compression == Compression::Gzip,
+      ) {
+        Ok((sender, skipped)) => {
+          for k in skipped {
+            self
+              .log
+              .error(format!("[OtelExporter] Ignored header {k:?}: not valid gRPC metadata"));
+          }
+          self.grpc = Some(sender);
+        }
+        Err(e) => self.log.error(format!("[OtelExporter] {e}; spans are dropped")),
+      }
+    }
+    self.grpc.clone()
+  }
+
   fn invalid(&self, why: &str) {
     let n = self.shared.counters.spans_invalid.fetch_add(1, Ordering::Relaxed);
     if n < 10 {
@@ -338,39 +366,44 @@ impl Worker {
     }
     let spans = std::mem::take(&mut self.batch);
     let origin = resource::origin(&self.settings.resource, self.batch_mode, &ProcessEnv);
-    let (body, content_type) = encode(self.settings.destination.protocol, &origin, &spans);
-    let c = &self.shared.counters;
-    c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
-    let mut headers = self.headers.clone();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let body = match self.settings.destination.compression {
-      Compression::Gzip => {
+    let protocol = self.settings.destination.protocol;
+    let gzip_on = self.settings.destination.compression == Compression::Gzip;
+    let c = self.shared.clone();
+    let c = &c.counters;
+    let transport = if protocol == Protocol::Grpc {
+      let Some(grpc) = self.grpc() else {
+        c.spans_failed.fetch_add(spans.len() as u64, Ordering::Relaxed);
+        return;
+      };
+      let req = otlp::request(&origin, &spans);
+      c.bytes_uncompressed
+        .fetch_add(req.encoded_len() as u64, Ordering::Relaxed);
+      Transport::Grpc(grpc, Box::new(req))
+    } else {
+      let (body, content_type) = encode(protocol, &origin, &spans);
+      c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
+      let mut headers = self.headers.clone();
+      headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+      let body = if gzip_on {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         gzip(&body)
-      }
-      Compression::None => body,
-    };
-    if self.settings.destination.protocol == Protocol::Grpc {
-      c.spans_failed.fetch_add(spans.len() as u64, Ordering::Relaxed);
-      self.log.error(format!(
-        "[OtelExporter] gRPC export is not available in this build; {} spans dropped. Use http/protobuf.",
-        spans.len()
-      ));
-      return;
-    }
-    let req = HttpRequest {
-      url: self.settings.destination.url.clone(),
-      headers,
-      body: Bytes::from(body),
+      } else {
+        body
+      };
+      let req = HttpRequest {
+        url: self.settings.destination.url.clone(),
+        headers,
+        body: Bytes::from(body),
+      };
+      Transport::Http(self.sender.clone(), req)
     };
     let job = Delivery {
-      req,
+      transport,
+      url: self.settings.destination.url.clone(),
       count: spans.len() as u64,
-      protocol: self.settings.destination.protocol,
-      sender: self.sender.clone(),
+      protocol,
       log: self.log.clone(),
       shared: self.shared.clone(),
-      debug: self.settings.debug,
     };
     self.shared.busy.enter();
     let seq = self.inflight.start();
@@ -404,40 +437,45 @@ async fn sleep_until(at: Option<Instant>) {
   }
 }
 
+enum Transport {
+  Http(Arc<HttpSender>, HttpRequest),
+  Grpc(GrpcSender, Box<ExportTraceServiceRequest>),
+}
+
 struct Delivery {
-  req: HttpRequest,
+  transport: Transport,
+  url: String,
   count: u64,
   protocol: Protocol,
-  sender: Arc<HttpSender>,
   log: Logger,
   shared: Arc<Shared>,
-  debug: bool,
 }
 
 impl Delivery {
   async fn run(self) {
     let c = &self.shared.counters;
-    let (n, url) = (self.count, &self.req.url);
-    let outcome = self
-      .sender
-      .send(&self.req, |r| {
-        c.retries.fetch_add(1, Ordering::Relaxed);
-        self.log.warn(format!(
-          "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
-          r.reason,
-          r.retry,
-          r.max_retries,
-          r.delay.as_millis()
-        ));
-      })
-      .await;
+    let (n, url) = (self.count, &self.url);
+    let on_retry = |r: RetryNotice| {
+      c.retries.fetch_add(1, Ordering::Relaxed);
+      self.log.warn(format!(
+        "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
+        r.reason,
+        r.retry,
+        r.max_retries,
+        r.delay.as_millis()
+      ));
+    };
+    let (outcome, sent_bytes) = match &self.transport {
+      Transport::Http(sender, req) => (sender.send(req, on_retry).await, req.body.len() as u64),
+      Transport::Grpc(sender, req) => (sender.send(req, on_retry).await, req.encoded_len() as u64),
+    };
     c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
     match outcome {
       Outcome::Delivered { body, .. } => {
         let rejected = rejected_spans(self.protocol, &body);
         c.spans_exported
           .fetch_add(n - rejected.as_ref().map_or(0, |r| r.0.min(n)), Ordering::Relaxed);
-        c.bytes_sent.fetch_add(self.req.body.len() as u64, Ordering::Relaxed);
+        c.bytes_sent.fetch_add(sent_bytes, Ordering::Relaxed);
         if let Some((count, message)) = rejected {
           c.spans_rejected.fetch_add(count, Ordering::Relaxed);
           self.log.warn(format!(
@@ -447,7 +485,6 @@ impl Delivery {
         self
           .log
           .debug(|| format!("[OtelExporter:debug] Exported {n} spans to {url}"));
-        let _ = self.debug;
       }
       Outcome::Rejected {
         status,
@@ -474,7 +511,7 @@ impl Delivery {
 /// OTLP partial success: how many spans the collector rejected, and why.
 fn rejected_spans(protocol: Protocol, body: &[u8]) -> Option<(u64, String)> {
   let resp = match protocol {
-    Protocol::HttpProtobuf => ExportTraceServiceResponse::decode(body).ok()?,
+    Protocol::HttpProtobuf | Protocol::Grpc => ExportTraceServiceResponse::decode(body).ok()?,
     Protocol::HttpJson => serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()?,
     _ => return None,
   };

@@ -1,5 +1,6 @@
 //! Sending bytes: the HTTP client with its timeout and retry loop, and the retry policy it follows.
 
+pub mod grpc;
 pub mod http;
 pub mod retry;
 

@@ -213,3 +213,40 @@ mod tests {
     );
   }
 }
+
+/// The OTLP/gRPC table: these codes are transient; everything else is final.
+pub fn classify_grpc(code: i32) -> Decision {
+  match code {
+    // CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS
+    1 | 4 | 8 | 10 | 11 | 14 | 15 => Decision::Retry,
+    _ => Decision::GiveUp,
+  }
+}
+
+#[cfg(test)]
+mod grpc_tests {
+  use super::*;
+
+  #[test]
+  fn classify_grpc_follows_the_otlp_table() {
+    let cases = [
+      (0, Decision::GiveUp),
+      (1, Decision::Retry),
+      (2, Decision::GiveUp),
+      (3, Decision::GiveUp),
+      (4, Decision::Retry),
+      (7, Decision::GiveUp),
+      (8, Decision::Retry),
+      (10, Decision::Retry),
+      (11, Decision::Retry),
+      (12, Decision::GiveUp),
+      (13, Decision::GiveUp),
+      (14, Decision::Retry),
+      (15, Decision::Retry),
+      (16, Decision::GiveUp),
+    ];
+    for (code, want) in cases {
+      assert_eq!(classify_grpc(code), want, "code {code}");
+    }
+  }
+}

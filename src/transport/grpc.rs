@@ -1,0 +1,133 @@
+//! OTLP/gRPC: `TraceService/Export` over tonic, TLS (rustls, webpki roots) for `https://`, plaintext for `http://`,
+//! headers as metadata, optional gzip, and the shared retry policy with the OTLP/gRPC status table.
+
+use super::RetryNotice;
+use super::http::Outcome;
+use super::retry::{Decision, RetryPolicy, classify_grpc};
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use std::time::{Duration, Instant};
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+/// A connected (lazily) gRPC trace client.
+#[derive(Clone)]
+pub struct GrpcSender {
+  client: TraceServiceClient<Channel>,
+  metadata: MetadataMap,
+  timeout: Duration,
+  policy: RetryPolicy,
+}
+
+impl GrpcSender {
+  /// Builds the channel. Must run inside the tokio runtime. Invalid metadata names or values are skipped and
+  /// reported in the returned list.
+  pub fn new(
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+    policy: RetryPolicy,
+    gzip: bool,
+  ) -> Result<(Self, Vec<String>), String> {
+    let mut endpoint =
+      Endpoint::from_shared(url.to_string()).map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?;
+    endpoint = endpoint.connect_timeout(Duration::from_secs(10)).timeout(timeout);
+    if url.starts_with("https://") {
+      let tls = ClientTlsConfig::new().with_webpki_roots();
+      endpoint = endpoint
+        .tls_config(tls)
+        .map_err(|e| format!("TLS setup for {url} failed: {e}"))?;
+    }
+    let mut client = TraceServiceClient::new(endpoint.connect_lazy());
+    if gzip {
+      client = client
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    }
+    let mut metadata = MetadataMap::new();
+    let mut skipped = Vec::new();
+    for (k, v) in headers {
+      match (
+        MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()),
+        MetadataValue::try_from(v.as_str()),
+      ) {
+        (Ok(key), Ok(value)) => {
+          metadata.append(key, value);
+        }
+        _ => skipped.push(k.clone()),
+      }
+    }
+    Ok((
+      Self {
+        client,
+        metadata,
+        timeout,
+        policy,
+      },
+      skipped,
+    ))
+  }
+
+  /// Exports with retries. A `Delivered` outcome carries the encoded `ExportTraceServiceResponse` (partial success).
+  pub async fn send(&self, req: &ExportTraceServiceRequest, mut on_retry: impl FnMut(RetryNotice)) -> Outcome {
+    let started = Instant::now();
+    let mut attempts = 0;
+    loop {
+      attempts += 1;
+      let mut request = tonic::Request::new(req.clone());
+      *request.metadata_mut() = self.metadata.clone();
+      request.set_timeout(self.timeout);
+      let mut client = self.client.clone();
+      let (decision, last, reason) = match client.export(request).await {
+        Ok(resp) => {
+          let body = Bytes::from(resp.into_inner().encode_to_vec());
+          return Outcome::Delivered {
+            status: 200,
+            body,
+            attempts,
+          };
+        }
+        Err(status) => {
+          let code = status.code() as i32;
+          let reason = format!("gRPC {:?}: {}", status.code(), status.message());
+          let last = if code == tonic::Code::Unavailable as i32 && status.message().contains("error trying to connect")
+          {
+            Outcome::Failed {
+              error: reason.clone(),
+              attempts,
+            }
+          } else {
+            Outcome::Rejected {
+              status: code as u16,
+              status_text: format!("{:?}", status.code()),
+              body: status.message().to_string(),
+              attempts,
+            }
+          };
+          (classify_grpc(code), last, reason)
+        }
+      };
+      let decision = if decision == Decision::GiveUp {
+        Decision::GiveUp
+      } else {
+        Decision::Retry
+      };
+      let Some(delay) = self
+        .policy
+        .next_delay(decision, attempts, started.elapsed(), fastrand::f64())
+      else {
+        return last;
+      };
+      on_retry(RetryNotice {
+        retry: attempts,
+        max_retries: self.policy.max_retries,
+        delay,
+        reason,
+      });
+      tokio::time::sleep(delay).await;
+    }
+  }
+}
