@@ -71,6 +71,11 @@ impl MastraSpan {
       _ => Map::new(),
     };
     let present = |v: Option<Value>| v.filter(|v| !v.is_null());
+    let attributes = object(o.remove("attributes"));
+    // Mastra 0.24 has no entity fields: its ids live in the attributes.
+    let legacy_id = ["agentId", "toolId", "workflowId", "stepId"]
+      .iter()
+      .find_map(|k| string(attributes.get(*k)));
     Ok(MastraSpan {
       id,
       trace_id,
@@ -79,7 +84,7 @@ impl MastraSpan {
       name: string(o.get("name")).unwrap_or_default(),
       span_type,
       entity_type: string(o.get("entityType")),
-      entity_id: string(o.get("entityId")),
+      entity_id: string(o.get("entityId")).or(legacy_id),
       entity_name: string(o.get("entityName")),
       start_ns,
       end_ns: o.get("endTime").and_then(time_ns),
@@ -89,7 +94,7 @@ impl MastraSpan {
         Some(Value::Array(a)) if !a.is_empty() => Some(a),
         _ => None,
       },
-      attributes: object(o.remove("attributes")),
+      attributes,
       metadata: object(o.remove("metadata")),
       input: present(o.remove("input")),
       output: present(o.remove("output")),
@@ -293,5 +298,12 @@ mod tests {
       MastraSpan::parse(r#"{"traceId":"b","startTime":0}"#),
       Err(SpanError::Missing("id"))
     );
+  }
+
+  #[test]
+  fn mastra_0_24_ids_come_from_the_attributes() {
+    let old =
+      MastraSpan::parse(r#"{"id":"a","traceId":"b","startTime":0,"type":"tool_call","attributes":{"toolId":"calc"}}"#);
+    assert_eq!(old.unwrap().entity(), Some("calc"));
   }
 }
