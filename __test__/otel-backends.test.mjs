@@ -50,6 +50,7 @@ describe('real backends', { timeout: 240_000 }, () => {
     ['http/protobuf', 'http/protobuf', 'none'],
     ['http/protobuf + gzip', 'http/protobuf', 'gzip'],
     ['gRPC', 'grpc', 'none'],
+    ['gRPC + gzip', 'grpc', 'gzip'],
   ]) {
     it(`Phoenix over ${label}: names, parent links, attributes, status and events`, async () => {
       const project = `p-${randomUUID()}`

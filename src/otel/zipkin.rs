@@ -1,6 +1,7 @@
 //! Zipkin v2 JSON (`POST /api/v2/spans`), encoded by hand: the `opentelemetry-zipkin` crate is deprecated. Follows the
 //! OpenTelemetry Zipkin exporter's mapping: kinds CLIENT/SERVER/PRODUCER/CONSUMER (none for INTERNAL), microsecond
-//! timestamps, attributes as string tags, status as `otel.status_code` (+ `error`), events as annotations.
+//! timestamps, resource and span attributes as string tags, status as `otel.status_code` (+ `error` when there is a
+//! message), events as annotations holding the event name.
 
 use super::otlp::{AttrValue, Kind, OtelSpan, StatusCode};
 use serde_json::{Map, Value, json};
@@ -9,25 +10,26 @@ fn tag_value(v: &AttrValue) -> String {
   match v {
     AttrValue::Str(s) => s.clone(),
     AttrValue::Int(i) => i.to_string(),
+    AttrValue::Double(d) if d.is_infinite() => if *d > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
+    AttrValue::Double(d) if d.is_nan() => "NaN".to_string(),
     AttrValue::Double(d) => d.to_string(),
     AttrValue::Bool(b) => b.to_string(),
-    AttrValue::StrArray(a) => serde_json::to_string(a).unwrap_or_default(),
+    // JavaScript's String(array), as the official exporter writes it.
+    AttrValue::StrArray(a) => a.join(","),
   }
 }
 
 fn span(s: &OtelSpan, service: &str, resource: &[(String, AttrValue)]) -> Value {
   let mut tags = Map::new();
-  for (k, v) in resource
-    .iter()
-    .filter(|(k, _)| k != "service.name")
-    .chain(&s.attributes)
-  {
+  for (k, v) in resource.iter().chain(&s.attributes) {
     tags.insert(k.clone(), Value::String(tag_value(v)));
   }
   match s.status {
     StatusCode::Error => {
       tags.insert("otel.status_code".into(), "ERROR".into());
-      tags.insert("error".into(), Value::String(s.status_message.clone()));
+      if !s.status_message.is_empty() {
+        tags.insert("error".into(), Value::String(s.status_message.clone()));
+      }
     }
     StatusCode::Ok => {
       tags.insert("otel.status_code".into(), "OK".into());
@@ -39,7 +41,7 @@ fn span(s: &OtelSpan, service: &str, resource: &[(String, AttrValue)]) -> Value 
     "id": s.span_id,
     "name": s.name,
     "timestamp": s.start_ns / 1000,
-    "duration": (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1),
+    "duration": s.end_ns.saturating_sub(s.start_ns) / 1000,
     "localEndpoint": { "serviceName": service },
     "tags": tags,
   });
@@ -57,22 +59,11 @@ fn span(s: &OtelSpan, service: &str, resource: &[(String, AttrValue)]) -> Value 
     out["kind"] = json!(k);
   }
   if !s.events.is_empty() {
+    // The official exporter writes an event as an annotation holding only its name.
     let annotations: Vec<Value> = s
       .events
       .iter()
-      .map(|e| {
-        let attrs: Map<String, Value> = e
-          .attributes
-          .iter()
-          .map(|(k, v)| (k.clone(), Value::String(tag_value(v))))
-          .collect();
-        let value = if attrs.is_empty() {
-          e.name.clone()
-        } else {
-          format!("{}: {}", e.name, Value::Object(attrs))
-        };
-        json!({ "timestamp": e.time_ns / 1000, "value": value })
-      })
+      .map(|e| json!({ "timestamp": e.time_ns / 1000, "value": e.name }))
       .collect();
     out["annotations"] = Value::Array(annotations);
   }
@@ -119,8 +110,9 @@ mod tests {
     assert_eq!(s.tags()["otel.status_code"], "ERROR");
     assert_eq!(s.tags()["error"], "boom");
     assert_eq!(s.tags()["i"], "1234");
-    assert_eq!(s.tags()["a"], "[\"stop\"]");
-    assert!(s.annotations()[0].value().starts_with("exception"));
+    assert_eq!(s.tags()["a"], "stop");
+    assert_eq!(s.tags()["service.name"], "svc");
+    assert_eq!(s.annotations()[0].value(), "exception");
   }
 
   #[test]
