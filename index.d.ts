@@ -39,11 +39,11 @@ export declare class OtelExporter {
   exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /**
    * Sends every queued span and resolves once all requests started so far are delivered or have definitively
-   * failed. Never rejects.
+   * failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
    */
-  flush(): Promise<void>
-  /** Flushes. The exporter stays usable. */
-  shutdown(): Promise<void>
+  flush(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  /** Flushes. Harmless to call twice; the exporter stays usable. */
+  shutdown(timeoutMs?: number | undefined | null): Promise<FlushResult>
   /** Counters since construction. */
   stats(): OtelExporterStats
   /** Mastra hands exporters its logger; this exporter prints to the console. */
@@ -83,17 +83,34 @@ export declare class TCCMastraExporter {
   exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /**
    * Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
-   * has been delivered or given up. Never rejects.
+   * has been delivered or given up, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
    */
-  flush(): Promise<void>
-  /** Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. The exporter stays usable. */
-  shutdown(): Promise<void>
+  flush(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  /**
+   * Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. Harmless to call twice; the
+   * exporter stays usable.
+   */
+  shutdown(timeoutMs?: number | undefined | null): Promise<FlushResult>
   /** Counters since construction. */
   stats(): TCCMastraExporterStats
   /** Mastra hands exporters its logger; this exporter prints to the console like the reference, so it is ignored. */
   __setLogger(logger: unknown): void
 }
 export type JsTccMastraExporter = TCCMastraExporter
+
+/** What one `flush()` did, in spans. */
+export interface FlushResult {
+  /** Spans delivered while the flush ran. */
+  delivered: number
+  /** Spans given up on (final errors, retries exhausted, rejected by the collector). */
+  failed: number
+  /** Spans dropped at a memory bound or as unreadable. */
+  dropped: number
+  /** The deadline passed before everything settled; the work goes on in the background. */
+  timedOut: boolean
+  /** Events queued plus requests in flight when the flush returned. */
+  pending: number
+}
 
 /**
  * Options of `new OtelExporter(options)`, those of `@mastra/otel-exporter` 1.4.0 plus `semconv`, `captureContent`,
@@ -151,6 +168,36 @@ export interface OtelExporterConfig {
    * @default 5000
    */
   scheduledDelayMs?: number
+  /**
+   * Largest request body; bigger batches are split (as are batches the server answers with 413).
+   * @default 4194304
+   */
+  maxRequestBytes?: number
+  /**
+   * Spans queued for the worker at once; beyond it spans are dropped (counted, warned).
+   * @default 1000000
+   */
+  maxQueueSize?: number
+  /**
+   * Bytes of span JSON queued for the worker at once.
+   * @default 268435456
+   */
+  maxQueueBytes?: number
+  /**
+   * Requests in flight at once.
+   * @default 8
+   */
+  maxConcurrentExports?: number
+  /**
+   * Bytes of batches waiting behind the requests in flight; the oldest is dropped beyond it.
+   * @default 67108864
+   */
+  maxExportBacklogBytes?: number
+  /**
+   * How long `flush()` and `shutdown()` wait by default, in milliseconds.
+   * @default 30000
+   */
+  flushTimeoutMs?: number
 }
 
 /** Which signals to export. */
@@ -186,6 +233,22 @@ export interface OtelExporterStats {
   bytesSent: number
   /** Spans queued plus requests in flight. */
   pending: number
+  /** Spans dropped because the queue to the worker was full. */
+  droppedQueueFull: number
+  /** Spans of batches dropped because too many were waiting to be sent. */
+  droppedBacklogFull: number
+  /** Requests given up on after a non-2xx answer or a final gRPC status. */
+  failedStatus: number
+  /** Requests given up on after connection errors or timeouts. */
+  failedNetwork: number
+  /** Batches split because they were too large. */
+  splits: number
+  /** Internal errors contained (the exporter carried on). */
+  panics: number
+  /** Spans waiting for the worker. */
+  queueDepth: number
+  /** Requests in flight. */
+  inFlight: number
 }
 
 /**
@@ -253,6 +316,31 @@ export interface TCCMastraExporterConfig {
    * @default 600000
    */
   traceTtlMs?: number
+  /**
+   * Events queued for the worker at once; beyond it events are dropped (counted, warned).
+   * @default 1000000
+   */
+  maxQueueSize?: number
+  /**
+   * Bytes of span JSON queued for the worker at once.
+   * @default 268435456
+   */
+  maxQueueBytes?: number
+  /**
+   * Requests in flight at once.
+   * @default 8
+   */
+  maxConcurrentExports?: number
+  /**
+   * Bytes of runs waiting behind the requests in flight; the oldest is dropped beyond it.
+   * @default 67108864
+   */
+  maxExportBacklogBytes?: number
+  /**
+   * How long `flush()` and `shutdown()` wait by default, in milliseconds.
+   * @default 30000
+   */
+  flushTimeoutMs?: number
 }
 
 /** Counters of one exporter. */
@@ -283,4 +371,24 @@ export interface TCCMastraExporterStats {
   earlyExports: number
   /** Traces sent because they idled past `traceTtlMs`. */
   ttlExports: number
+  /** Spans in runs given up on. */
+  spansFailed: number
+  /** Runs given up on after a non-2xx answer. */
+  failedStatus: number
+  /** Runs given up on after connection errors or timeouts. */
+  failedNetwork: number
+  /** Events dropped because the queue to the worker was full. */
+  droppedQueueFull: number
+  /** Spans of runs dropped because too many were waiting to be sent. */
+  droppedBacklogFull: number
+  /** Spans that ended without a start and were dropped (`includeEventSpans: false`). */
+  droppedEventSpans: number
+  /** Internal errors contained (the exporter carried on). */
+  panics: number
+  /** Events waiting for the worker. */
+  queueDepth: number
+  /** Requests in flight. */
+  inFlight: number
+  /** Traces held in the buffer. */
+  bufferedTraces: number
 }

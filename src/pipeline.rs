@@ -150,3 +150,341 @@ mod tests {
     assert_eq!(busy.get(), 0);
   }
 }
+
+/// Bounds of what the JavaScript thread may queue for the worker, in items and bytes. Checked on the JavaScript
+/// thread with two atomic additions; released when the worker takes the item off the channel.
+pub struct IntakeLimit {
+  max_items: usize,
+  max_bytes: usize,
+  items: AtomicUsize,
+  bytes: AtomicUsize,
+}
+
+impl IntakeLimit {
+  pub fn new(max_items: usize, max_bytes: usize) -> Self {
+    Self {
+      max_items,
+      max_bytes,
+      items: AtomicUsize::new(0),
+      bytes: AtomicUsize::new(0),
+    }
+  }
+
+  /// Reserves room for one item of `bytes`. False when the queue is full (the item must be dropped).
+  pub fn try_admit(&self, bytes: usize) -> bool {
+    let items = self.items.fetch_add(1, Ordering::AcqRel) + 1;
+    let total = self.bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+    if items > self.max_items || total > self.max_bytes {
+      self.release(bytes);
+      return false;
+    }
+    true
+  }
+
+  pub fn release(&self, bytes: usize) {
+    self.items.fetch_sub(1, Ordering::AcqRel);
+    self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+  }
+
+  pub fn depth(&self) -> (usize, usize) {
+    (self.items.load(Ordering::Acquire), self.bytes.load(Ordering::Acquire))
+  }
+}
+
+/// Prints a warning at most once per interval, with the number of occurrences since the last line.
+pub struct RateLimited {
+  interval: std::time::Duration,
+  last: parking_lot::Mutex<Option<std::time::Instant>>,
+  since: AtomicUsize,
+}
+
+impl RateLimited {
+  pub fn new(interval: std::time::Duration) -> Self {
+    Self {
+      interval,
+      last: parking_lot::Mutex::new(None),
+      since: AtomicUsize::new(0),
+    }
+  }
+
+  /// Calls `emit(count)` when a line is due; `count` is how many occurrences it covers.
+  pub fn hit(&self, emit: impl FnOnce(usize)) {
+    let n = self.since.fetch_add(1, Ordering::AcqRel) + 1;
+    let now = std::time::Instant::now();
+    let mut last = self.last.lock();
+    if last.is_none_or(|t| now.duration_since(t) >= self.interval) {
+      *last = Some(now);
+      self.since.fetch_sub(n, Ordering::AcqRel);
+      drop(last);
+      emit(n);
+    }
+  }
+}
+
+/// One request to send, with what it carries (for accounting when it has to be dropped).
+pub struct Job {
+  pub run: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+  pub bytes: usize,
+  pub items: u64,
+}
+
+/// What the dispatcher had to drop to stay within its memory bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+  pub items: u64,
+  pub bytes: usize,
+}
+
+/// Runs export jobs with a concurrency limit; jobs beyond it wait in a backlog bounded in bytes (the oldest is dropped
+/// at the bound). Tracks every job for `flush()`, and the busy counter for the event loop.
+pub struct Dispatcher {
+  max_concurrent: usize,
+  max_backlog_bytes: usize,
+  backlog: std::collections::VecDeque<(u64, Job)>,
+  backlog_bytes: usize,
+  running: tokio::task::JoinSet<()>,
+  seqs: std::collections::HashMap<tokio::task::Id, u64>,
+  inflight: Inflight,
+  busy: Arc<Busy>,
+}
+
+impl Dispatcher {
+  pub fn new(max_concurrent: usize, max_backlog_bytes: usize, busy: Arc<Busy>) -> Self {
+    Self {
+      max_concurrent: max_concurrent.max(1),
+      max_backlog_bytes,
+      backlog: Default::default(),
+      backlog_bytes: 0,
+      running: tokio::task::JoinSet::new(),
+      seqs: Default::default(),
+      inflight: Inflight::default(),
+      busy,
+    }
+  }
+
+  /// Starts the job, or queues it behind the running ones. Returns what was dropped to make room, if anything.
+  pub fn submit(&mut self, job: Job) -> Option<Dropped> {
+    self.busy.enter();
+    let seq = self.inflight.start();
+    if self.running.len() < self.max_concurrent {
+      self.spawn(seq, job);
+      return None;
+    }
+    self.backlog_bytes += job.bytes;
+    self.backlog.push_back((seq, job));
+    let mut dropped = Dropped { items: 0, bytes: 0 };
+    while self.backlog_bytes > self.max_backlog_bytes && self.backlog.len() > 1 {
+      let Some((old_seq, old)) = self.backlog.pop_front() else {
+        break;
+      };
+      self.backlog_bytes -= old.bytes;
+      dropped.items += old.items;
+      dropped.bytes += old.bytes;
+      self.inflight.finish(old_seq);
+      self.busy.leave();
+    }
+    (dropped.items > 0 || dropped.bytes > 0).then_some(dropped)
+  }
+
+  fn spawn(&mut self, seq: u64, job: Job) {
+    let handle = self.running.spawn(job.run);
+    self.seqs.insert(handle.id(), seq);
+  }
+
+  pub fn has_running(&self) -> bool {
+    !self.running.is_empty()
+  }
+
+  /// Jobs running and waiting.
+  pub fn depth(&self) -> (usize, usize) {
+    (self.running.len(), self.backlog.len())
+  }
+
+  /// Waits for one running job to finish and starts the next waiting one. Returns a panic message if the job
+  /// panicked (the panic is contained here).
+  pub async fn join_next(&mut self) -> Option<String> {
+    let done = self.running.join_next_with_id().await?;
+    let (id, panic) = match done {
+      Ok((id, ())) => (id, None),
+      Err(e) => (e.id(), Some(e.to_string())),
+    };
+    if let Some((seq, job)) = self.backlog.pop_front() {
+      self.backlog_bytes -= job.bytes;
+      self.spawn(seq, job);
+    }
+    // Leave before waking flushes, so a resolved flush never sees this job as pending.
+    self.busy.leave();
+    if let Some(seq) = self.seqs.remove(&id) {
+      self.inflight.finish(seq);
+    }
+    panic
+  }
+
+  /// Resolves `tx` once every job submitted so far has finished or been dropped.
+  pub fn wait_all(&mut self, tx: oneshot::Sender<()>) {
+    self.inflight.wait_all(tx);
+  }
+
+  /// Waits for everything (the exporter is going away).
+  pub async fn drain(&mut self) {
+    while self.has_running() {
+      self.join_next().await;
+    }
+  }
+}
+
+#[cfg(test)]
+mod dispatcher_tests {
+  use super::*;
+  use std::time::Duration;
+
+  fn job(ms: u64, bytes: usize, done: Arc<AtomicUsize>) -> Job {
+    Job {
+      run: Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        done.fetch_add(1, Ordering::SeqCst);
+      }),
+      bytes,
+      items: 1,
+    }
+  }
+
+  #[tokio::test]
+  async fn jobs_beyond_the_limit_wait_and_the_backlog_drops_its_oldest_at_the_byte_bound() {
+    let busy = Arc::new(Busy::new(Arc::new(|| {})));
+    let mut d = Dispatcher::new(1, 250, busy.clone());
+    let done = Arc::new(AtomicUsize::new(0));
+    assert_eq!(d.submit(job(30, 100, done.clone())), None);
+    assert_eq!(d.submit(job(1, 100, done.clone())), None);
+    assert_eq!(d.submit(job(1, 100, done.clone())), None);
+    assert_eq!(d.depth(), (1, 2));
+    assert_eq!(
+      d.submit(job(1, 100, done.clone())),
+      Some(Dropped { items: 1, bytes: 100 })
+    );
+    let (tx, mut rx) = oneshot::channel();
+    d.wait_all(tx);
+    d.drain().await;
+    assert!(
+      rx.try_recv().is_ok(),
+      "flush resolves once everything ran or was dropped"
+    );
+    assert_eq!(done.load(Ordering::SeqCst), 3);
+    assert_eq!(busy.get(), 0);
+  }
+
+  #[tokio::test]
+  async fn a_panicking_job_is_contained_and_reported() {
+    let busy = Arc::new(Busy::new(Arc::new(|| {})));
+    let mut d = Dispatcher::new(2, 1000, busy.clone());
+    d.submit(Job {
+      run: Box::pin(async { panic!("boom") }),
+      bytes: 1,
+      items: 1,
+    });
+    let (tx, mut rx) = oneshot::channel();
+    d.wait_all(tx);
+    let msg = d.join_next().await.expect("a job finished");
+    assert!(msg.contains("panic"), "{msg}");
+    assert!(rx.try_recv().is_ok());
+    assert_eq!(busy.get(), 0);
+  }
+
+  #[test]
+  fn the_intake_limit_admits_until_either_bound() {
+    let l = IntakeLimit::new(2, 100);
+    assert!(l.try_admit(40));
+    assert!(!l.try_admit(70), "bytes");
+    assert!(l.try_admit(50));
+    assert!(!l.try_admit(1), "items");
+    l.release(40);
+    assert!(l.try_admit(10));
+    assert_eq!(l.depth(), (2, 60));
+  }
+
+  #[test]
+  fn rate_limited_lines_report_how_many_they_cover() {
+    let r = RateLimited::new(Duration::from_secs(3600));
+    let mut printed = Vec::new();
+    for _ in 0..5 {
+      r.hit(|n| printed.push(n));
+    }
+    assert_eq!(printed, [1], "one line, the rest counted for the next");
+  }
+}
+
+/// Memory and concurrency bounds shared by both exporters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineLimits {
+  /// Events the JavaScript thread may queue before the worker takes them.
+  pub max_queue_items: usize,
+  /// Bytes of span JSON queued for the worker.
+  pub max_queue_bytes: usize,
+  /// Requests in flight at once (retries included).
+  pub max_concurrent_exports: usize,
+  /// Bytes of encoded requests waiting behind the running ones; the oldest is dropped beyond it.
+  pub max_backlog_bytes: usize,
+  /// How long `flush()` waits by default.
+  pub flush_timeout: std::time::Duration,
+}
+
+/// Default of [`PipelineLimits::max_queue_items`].
+pub const DEFAULT_MAX_QUEUE_ITEMS: usize = 1_000_000;
+/// Default of [`PipelineLimits::max_queue_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 256 * 1024 * 1024;
+/// Default of [`PipelineLimits::max_concurrent_exports`].
+pub const DEFAULT_MAX_CONCURRENT_EXPORTS: usize = 8;
+/// Default of [`PipelineLimits::max_backlog_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
+/// Default of [`PipelineLimits::flush_timeout`].
+pub const DEFAULT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for PipelineLimits {
+  fn default() -> Self {
+    Self {
+      max_queue_items: DEFAULT_MAX_QUEUE_ITEMS,
+      max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+      max_concurrent_exports: DEFAULT_MAX_CONCURRENT_EXPORTS,
+      max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
+      flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+    }
+  }
+}
+
+/// What happened while one `flush()` ran, in spans.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+  pub delivered: u64,
+  pub failed: u64,
+  pub dropped: u64,
+  /// The deadline passed first; the work goes on in the background.
+  pub timed_out: bool,
+  /// Units of work still queued or in flight when `flush()` returned.
+  pub pending: u64,
+}
+
+/// The user's overrides of [`PipelineLimits`]; every field optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineOptions {
+  pub max_queue_size: Option<u64>,
+  pub max_queue_bytes: Option<u64>,
+  pub max_concurrent_exports: Option<u32>,
+  pub max_export_backlog_bytes: Option<u64>,
+  pub flush_timeout_ms: Option<u64>,
+}
+
+impl PipelineOptions {
+  pub fn resolve(&self) -> PipelineLimits {
+    let d = PipelineLimits::default();
+    let size = |v: Option<u64>, default: usize| v.map_or(default, |n| n as usize).max(1);
+    PipelineLimits {
+      max_queue_items: size(self.max_queue_size, d.max_queue_items),
+      max_queue_bytes: size(self.max_queue_bytes, d.max_queue_bytes),
+      max_concurrent_exports: size(self.max_concurrent_exports.map(u64::from), d.max_concurrent_exports),
+      max_backlog_bytes: size(self.max_export_backlog_bytes, d.max_backlog_bytes),
+      flush_timeout: self
+        .flush_timeout_ms
+        .map_or(d.flush_timeout, std::time::Duration::from_millis),
+    }
+  }
+}

@@ -236,3 +236,41 @@ pub fn mastra_core_version(env: &Env) -> Option<String> {
     .then(|| unsafe { v.cast::<String>() }.ok())
     .flatten()
 }
+
+/// What one `flush()` did, in spans.
+#[napi_derive::napi(object, object_from_js = false, js_name = "FlushResult")]
+pub struct JsFlushReport {
+  /// Spans delivered while the flush ran.
+  pub delivered: f64,
+  /// Spans given up on (final errors, retries exhausted, rejected by the collector).
+  pub failed: f64,
+  /// Spans dropped at a memory bound or as unreadable.
+  pub dropped: f64,
+  /// The deadline passed before everything settled; the work goes on in the background.
+  pub timed_out: bool,
+  /// Events queued plus requests in flight when the flush returned.
+  pub pending: f64,
+}
+
+impl From<crate::pipeline::FlushReport> for JsFlushReport {
+  fn from(r: crate::pipeline::FlushReport) -> Self {
+    JsFlushReport {
+      delivered: r.delivered as f64,
+      failed: r.failed as f64,
+      dropped: r.dropped as f64,
+      timed_out: r.timed_out,
+      pending: r.pending as f64,
+    }
+  }
+}
+
+/// A timeout argument in milliseconds (`undefined` for the configured default).
+pub fn millis(v: Option<f64>) -> Option<std::time::Duration> {
+  v.filter(|n| n.is_finite() && *n >= 0.0)
+    .map(|n| std::time::Duration::from_millis(n as u64))
+}
+
+/// A non-negative JavaScript number as an integer option.
+pub fn count(v: Option<f64>) -> Option<u64> {
+  v.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64)
+}

@@ -1,6 +1,6 @@
 //! `OtelExporter` for JavaScript.
 
-use super::host::{self, Host};
+use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::otel::exporter::OtelExporter;
@@ -66,6 +66,24 @@ pub struct JsOtelOptions {
   /// How long a partial batch waits before it is sent, in milliseconds.
   /// @default 5000
   pub scheduled_delay_ms: Option<u32>,
+  /// Largest request body; bigger batches are split (as are batches the server answers with 413).
+  /// @default 4194304
+  pub max_request_bytes: Option<f64>,
+  /// Spans queued for the worker at once; beyond it spans are dropped (counted, warned).
+  /// @default 1000000
+  pub max_queue_size: Option<f64>,
+  /// Bytes of span JSON queued for the worker at once.
+  /// @default 268435456
+  pub max_queue_bytes: Option<f64>,
+  /// Requests in flight at once.
+  /// @default 8
+  pub max_concurrent_exports: Option<u32>,
+  /// Bytes of batches waiting behind the requests in flight; the oldest is dropped beyond it.
+  /// @default 67108864
+  pub max_export_backlog_bytes: Option<f64>,
+  /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
+  /// @default 30000
+  pub flush_timeout_ms: Option<f64>,
 }
 
 impl From<JsOtelOptions> for OtelOptions {
@@ -83,6 +101,14 @@ impl From<JsOtelOptions> for OtelOptions {
       compression: js.compression,
       max_retries: js.max_retries,
       scheduled_delay_ms: js.scheduled_delay_ms.map(u64::from),
+      max_request_bytes: host::count(js.max_request_bytes),
+      pipeline: crate::pipeline::PipelineOptions {
+        max_queue_size: host::count(js.max_queue_size),
+        max_queue_bytes: host::count(js.max_queue_bytes),
+        max_concurrent_exports: js.max_concurrent_exports,
+        max_export_backlog_bytes: host::count(js.max_export_backlog_bytes),
+        flush_timeout_ms: host::count(js.flush_timeout_ms),
+      },
     }
   }
 }
@@ -110,6 +136,22 @@ pub struct JsOtelStats {
   pub bytes_sent: f64,
   /// Spans queued plus requests in flight.
   pub pending: f64,
+  /// Spans dropped because the queue to the worker was full.
+  pub dropped_queue_full: f64,
+  /// Spans of batches dropped because too many were waiting to be sent.
+  pub dropped_backlog_full: f64,
+  /// Requests given up on after a non-2xx answer or a final gRPC status.
+  pub failed_status: f64,
+  /// Requests given up on after connection errors or timeouts.
+  pub failed_network: f64,
+  /// Batches split because they were too large.
+  pub splits: f64,
+  /// Internal errors contained (the exporter carried on).
+  pub panics: f64,
+  /// Spans waiting for the worker.
+  pub queue_depth: f64,
+  /// Requests in flight.
+  pub in_flight: f64,
 }
 
 /// A drop-in for `@mastra/otel-exporter`: maps Mastra spans to OpenTelemetry spans with GenAI semantic conventions
@@ -207,20 +249,19 @@ impl JsOtelExporter {
   }
 
   /// Sends every queued span and resolves once all requests started so far are delivered or have definitively
-  /// failed. Never rejects.
+  /// failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
   #[napi]
-  pub async fn flush(&self) {
-    if let Some(inner) = &self.inner {
-      inner.flush().await
+  pub async fn flush(&self, timeout_ms: Option<f64>) -> JsFlushReport {
+    match &self.inner {
+      Some(inner) => inner.flush(host::millis(timeout_ms)).await.into(),
+      None => crate::pipeline::FlushReport::default().into(),
     }
   }
 
-  /// Flushes. The exporter stays usable.
+  /// Flushes. Harmless to call twice; the exporter stays usable.
   #[napi]
-  pub async fn shutdown(&self) {
-    if let Some(inner) = &self.inner {
-      inner.flush().await
-    }
+  pub async fn shutdown(&self, timeout_ms: Option<f64>) -> JsFlushReport {
+    self.flush(timeout_ms).await
   }
 
   /// Counters since construction.
@@ -239,6 +280,14 @@ impl JsOtelExporter {
       bytes_uncompressed: n(s.bytes_uncompressed),
       bytes_sent: n(s.bytes_sent),
       pending: n(s.pending),
+      dropped_queue_full: n(s.dropped_queue_full),
+      dropped_backlog_full: n(s.dropped_backlog_full),
+      failed_status: n(s.failed_status),
+      failed_network: n(s.failed_network),
+      splits: n(s.splits),
+      panics: n(s.panics),
+      queue_depth: n(s.queue_depth),
+      in_flight: n(s.in_flight),
     }
   }
 

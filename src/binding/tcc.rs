@@ -1,6 +1,6 @@
 //! `TCCMastraExporter` and `submitFeedback` for JavaScript.
 
-use super::host::{self, Host};
+use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::Busy;
@@ -48,6 +48,21 @@ pub struct JsTccOptions {
   /// A trace that sees no event for this many milliseconds is sent even though its root never ended.
   /// @default 600000
   pub trace_ttl_ms: Option<u32>,
+  /// Events queued for the worker at once; beyond it events are dropped (counted, warned).
+  /// @default 1000000
+  pub max_queue_size: Option<f64>,
+  /// Bytes of span JSON queued for the worker at once.
+  /// @default 268435456
+  pub max_queue_bytes: Option<f64>,
+  /// Requests in flight at once.
+  /// @default 8
+  pub max_concurrent_exports: Option<u32>,
+  /// Bytes of runs waiting behind the requests in flight; the oldest is dropped beyond it.
+  /// @default 67108864
+  pub max_export_backlog_bytes: Option<f64>,
+  /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
+  /// @default 30000
+  pub flush_timeout_ms: Option<f64>,
 }
 
 impl From<JsTccOptions> for TccOptions {
@@ -66,6 +81,13 @@ impl From<JsTccOptions> for TccOptions {
         .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| n as u64),
       trace_ttl_ms: js.trace_ttl_ms.map(u64::from),
+      pipeline: crate::pipeline::PipelineOptions {
+        max_queue_size: host::count(js.max_queue_size),
+        max_queue_bytes: host::count(js.max_queue_bytes),
+        max_concurrent_exports: js.max_concurrent_exports,
+        max_export_backlog_bytes: host::count(js.max_export_backlog_bytes),
+        flush_timeout_ms: host::count(js.flush_timeout_ms),
+      },
     }
   }
 }
@@ -99,6 +121,26 @@ pub struct JsTccStats {
   pub early_exports: f64,
   /// Traces sent because they idled past `traceTtlMs`.
   pub ttl_exports: f64,
+  /// Spans in runs given up on.
+  pub spans_failed: f64,
+  /// Runs given up on after a non-2xx answer.
+  pub failed_status: f64,
+  /// Runs given up on after connection errors or timeouts.
+  pub failed_network: f64,
+  /// Events dropped because the queue to the worker was full.
+  pub dropped_queue_full: f64,
+  /// Spans of runs dropped because too many were waiting to be sent.
+  pub dropped_backlog_full: f64,
+  /// Spans that ended without a start and were dropped (`includeEventSpans: false`).
+  pub dropped_event_spans: f64,
+  /// Internal errors contained (the exporter carried on).
+  pub panics: f64,
+  /// Events waiting for the worker.
+  pub queue_depth: f64,
+  /// Requests in flight.
+  pub in_flight: f64,
+  /// Traces held in the buffer.
+  pub buffered_traces: f64,
 }
 
 /// A drop-in for `@contextcompany/mastra`'s exporter: buffers every span of an agent run and, when the root span ends,
@@ -187,16 +229,17 @@ impl JsTccMastraExporter {
   }
 
   /// Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
-  /// has been delivered or given up. Never rejects.
+  /// has been delivered or given up, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
   #[napi]
-  pub async fn flush(&self) {
-    self.inner.flush().await
+  pub async fn flush(&self, timeout_ms: Option<f64>) -> JsFlushReport {
+    self.inner.flush(host::millis(timeout_ms)).await.into()
   }
 
-  /// Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. The exporter stays usable.
+  /// Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. Harmless to call twice; the
+  /// exporter stays usable.
   #[napi]
-  pub async fn shutdown(&self) {
-    self.inner.flush().await
+  pub async fn shutdown(&self, timeout_ms: Option<f64>) -> JsFlushReport {
+    self.inner.flush(host::millis(timeout_ms)).await.into()
   }
 
   /// Counters since construction.
@@ -218,6 +261,16 @@ impl JsTccMastraExporter {
       late_spans: n(s.buffer.late_spans),
       early_exports: n(s.buffer.early_exports),
       ttl_exports: n(s.buffer.ttl_exports),
+      spans_failed: n(s.spans_failed),
+      failed_status: n(s.failed_status),
+      failed_network: n(s.failed_network),
+      dropped_queue_full: n(s.dropped_queue_full),
+      dropped_backlog_full: n(s.dropped_backlog_full),
+      dropped_event_spans: n(s.buffer.event_spans_dropped),
+      panics: n(s.panics),
+      queue_depth: n(s.queue_depth),
+      in_flight: n(s.in_flight),
+      buffered_traces: n(s.buffered_traces),
     }
   }
 

@@ -2,9 +2,10 @@
 //! encoded (protobuf, JSON or Zipkin; gzip when asked) and sent, all on the runtime's threads.
 //!
 //! ```text
-//!  JS thread                   worker task                                          request tasks
-//!  push(json, mode) ─channel─▶ parse → map → batch (batchSize or scheduledDelay) ─▶ HttpSender (timeout, retries)
-//!  flush() ──────────channel─▶ send the open batch, wait for in-flight requests ◀── finished
+//!  JS thread                   worker task                                          Dispatcher (bounded)
+//!  push(json, mode) ─channel─▶ parse → map → batch (batchSize or scheduledDelay) ─▶ send: split > maxRequestBytes or
+//!                                                                                   on 413, retries, partial success
+//!  flush() ──────────channel─▶ send the open batch, wait for in-flight ◀─────────── finished
 //! ```
 
 use super::config::{Compression, Destination, Protocol};
@@ -15,26 +16,28 @@ use super::span::MastraSpan;
 use super::zipkin;
 use crate::env::ProcessEnv;
 use crate::log::Logger;
-use crate::pipeline::{Busy, Inflight};
+use crate::pipeline::{Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, RateLimited};
 use crate::runtime;
 use crate::transport::grpc::GrpcSender;
 use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy};
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 
 /// Spans per request. The reference's default.
 pub const DEFAULT_BATCH_SIZE: usize = 512;
 /// How long a partial batch waits before it is sent. The reference's default.
 pub const DEFAULT_SCHEDULED_DELAY: Duration = Duration::from_secs(5);
+/// Largest request body before a batch is split: 4 MiB, the default receive limit of OTLP collectors.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Traces whose facts (model-inference pairing, provider) are remembered at once.
 const MAX_TRACE_FACTS: usize = 10_000;
 /// OpenTelemetry's opt-in for the latest GenAI conventions.
@@ -53,6 +56,8 @@ pub struct OtelSettings {
   pub resource: ResourceInputs,
   /// `logLevel: 'debug'`: one line per batch.
   pub debug: bool,
+  pub pipeline: PipelineLimits,
+  pub max_request_bytes: usize,
 }
 
 /// Counters, readable at any time.
@@ -63,10 +68,16 @@ pub struct Counters {
   pub spans_failed: AtomicU64,
   pub spans_rejected: AtomicU64,
   pub spans_invalid: AtomicU64,
+  pub dropped_queue_full: AtomicU64,
+  pub dropped_backlog_full: AtomicU64,
+  pub failed_status: AtomicU64,
+  pub failed_network: AtomicU64,
   pub requests: AtomicU64,
   pub retries: AtomicU64,
+  pub splits: AtomicU64,
   pub bytes_uncompressed: AtomicU64,
   pub bytes_sent: AtomicU64,
+  pub panics: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -77,11 +88,22 @@ pub struct OtelStats {
   pub spans_failed: u64,
   pub spans_rejected: u64,
   pub spans_invalid: u64,
+  pub dropped_queue_full: u64,
+  pub dropped_backlog_full: u64,
+  /// Requests given up on after a non-2xx answer (or a final gRPC status).
+  pub failed_status: u64,
+  /// Requests given up on after connection errors or timeouts.
+  pub failed_network: u64,
   pub requests: u64,
   pub retries: u64,
+  /// Batches split because they were too large (413 or over `maxRequestBytes`).
+  pub splits: u64,
   pub bytes_uncompressed: u64,
   pub bytes_sent: u64,
+  pub panics: u64,
   pub pending: u64,
+  pub queue_depth: u64,
+  pub in_flight: u64,
 }
 
 enum Msg {
@@ -93,6 +115,10 @@ enum Msg {
 struct Shared {
   busy: Arc<Busy>,
   counters: Counters,
+  intake: IntakeLimit,
+  in_flight: AtomicU64,
+  full_warning: RateLimited,
+  failure_warning: RateLimited,
 }
 
 /// A running OTel exporter.
@@ -101,13 +127,19 @@ pub struct OtelExporter {
   shared: Arc<Shared>,
   log: Logger,
   destination: Destination,
+  flush_timeout: Duration,
 }
 
 impl OtelExporter {
   pub fn start(settings: OtelSettings, log: Logger, busy: Arc<Busy>) -> Self {
+    let limits = settings.pipeline;
     let shared = Arc::new(Shared {
       busy,
       counters: Counters::default(),
+      intake: IntakeLimit::new(limits.max_queue_items, limits.max_queue_bytes),
+      in_flight: AtomicU64::new(0),
+      full_warning: RateLimited::new(Duration::from_secs(10)),
+      failure_warning: RateLimited::new(Duration::from_secs(10)),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let destination = settings.destination.clone();
@@ -118,6 +150,7 @@ impl OtelExporter {
       shared,
       log,
       destination,
+      flush_timeout: limits.flush_timeout,
     }
   }
 
@@ -130,11 +163,23 @@ impl OtelExporter {
   }
 
   /// Hands one finished span over. `mode` is the mapping the calling Mastra version implies (overridden by the
-  /// `semconv` option). Returns true when the exporter was idle.
+  /// `semconv` option). Returns true when the exporter was idle. A full queue drops the span (counted, warned).
   pub fn push(&self, span_json: String, mode: Semconv) -> bool {
-    self.shared.counters.spans_received.fetch_add(1, Ordering::Relaxed);
+    let c = &self.shared.counters;
+    c.spans_received.fetch_add(1, Ordering::Relaxed);
+    if !self.shared.intake.try_admit(span_json.len()) {
+      c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+      self.shared.full_warning.hit(|n| {
+        self.log.warn(format!(
+          "[OtelExporter] The export queue is full; dropped {n} span(s). Raise maxQueueSize / maxQueueBytes."
+        ))
+      });
+      return false;
+    }
     let was_idle = self.shared.busy.enter();
+    let bytes = span_json.len();
     if self.tx.send(Msg::Span(span_json, mode)).is_err() {
+      self.shared.intake.release(bytes);
       self.shared.busy.leave();
     }
     was_idle
@@ -149,11 +194,25 @@ impl OtelExporter {
     self.shared.counters.spans_invalid.fetch_add(1, Ordering::Relaxed);
   }
 
-  /// Sends the open batch and waits for every request started so far.
-  pub async fn flush(&self) {
+  /// Sends the open batch and waits for every request started so far, or until `timeout` (default
+  /// `flushTimeoutMs`). Reports what happened meanwhile, in spans.
+  pub async fn flush(&self, timeout: Option<Duration>) -> FlushReport {
+    let before = self.stats();
     let (tx, rx) = oneshot::channel();
+    let mut timed_out = false;
     if self.tx.send(Msg::Flush(tx)).is_ok() {
-      let _ = rx.await;
+      timed_out = tokio::time::timeout(timeout.unwrap_or(self.flush_timeout), rx)
+        .await
+        .is_err();
+    }
+    let after = self.stats();
+    let dropped = |s: &OtelStats| s.dropped_queue_full + s.dropped_backlog_full + s.spans_invalid;
+    FlushReport {
+      delivered: after.spans_exported - before.spans_exported,
+      failed: (after.spans_failed + after.spans_rejected) - (before.spans_failed + before.spans_rejected),
+      dropped: dropped(&after) - dropped(&before),
+      timed_out,
+      pending: after.pending,
     }
   }
 
@@ -170,11 +229,19 @@ impl OtelExporter {
       spans_failed: get(&c.spans_failed),
       spans_rejected: get(&c.spans_rejected),
       spans_invalid: get(&c.spans_invalid),
+      dropped_queue_full: get(&c.dropped_queue_full),
+      dropped_backlog_full: get(&c.dropped_backlog_full),
+      failed_status: get(&c.failed_status),
+      failed_network: get(&c.failed_network),
       requests: get(&c.requests),
       retries: get(&c.retries),
+      splits: get(&c.splits),
       bytes_uncompressed: get(&c.bytes_uncompressed),
       bytes_sent: get(&c.bytes_sent),
+      panics: get(&c.panics),
       pending: self.pending() as u64,
+      queue_depth: self.shared.intake.depth().0 as u64,
+      in_flight: get(&self.shared.in_flight),
     }
   }
 }
@@ -190,9 +257,7 @@ struct Worker {
   deadline: Option<Instant>,
   facts: HashMap<String, TraceFacts>,
   facts_order: VecDeque<String>,
-  inflight: Inflight,
-  tasks: JoinSet<()>,
-  task_seqs: HashMap<tokio::task::Id, u64>,
+  dispatcher: Dispatcher,
   grpc: Option<GrpcSender>,
 }
 
@@ -212,9 +277,11 @@ impl Worker {
       timeout: settings.destination.timeout,
       policy: settings.retry,
     });
+    let p = settings.pipeline;
     Self {
       batch: Vec::with_capacity(settings.batch_size.min(4096)),
       batch_mode: Semconv::Mastra,
+      dispatcher: Dispatcher::new(p.max_concurrent_exports, p.max_backlog_bytes, shared.busy.clone()),
       settings,
       sender,
       headers,
@@ -223,9 +290,6 @@ impl Worker {
       deadline: None,
       facts: HashMap::new(),
       facts_order: VecDeque::new(),
-      inflight: Inflight::default(),
-      tasks: JoinSet::new(),
-      task_seqs: HashMap::new(),
       grpc: None,
     }
   }
@@ -235,7 +299,10 @@ impl Worker {
       tokio::select! {
         msg = rx.recv() => match msg {
           Some(Msg::Span(json, mode)) => {
-            self.on_span(&json, mode);
+            self.shared.intake.release(json.len());
+            if catch_unwind(AssertUnwindSafe(|| self.on_span(&json, mode))).is_err() {
+              self.panicked("mapping a span");
+            }
             self.shared.busy.leave();
           }
           Some(Msg::Init(service, version)) => {
@@ -248,28 +315,28 @@ impl Worker {
           }
           Some(Msg::Flush(tx)) => {
             self.send_batch();
-            self.inflight.wait_all(tx);
+            self.dispatcher.wait_all(tx);
           }
           None => break,
         },
-        Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-          let id = match &done {
-            Ok((id, _)) => *id,
-            Err(e) => {
-              self.log.error(format!("[OtelExporter] Internal error while sending spans: {e}"));
-              e.id()
-            }
-          };
-          self.shared.busy.leave();
-          if let Some(seq) = self.task_seqs.remove(&id) {
-            self.inflight.finish(seq);
+        panic = self.dispatcher.join_next(), if self.dispatcher.has_running() => {
+          self.shared.in_flight.store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
+          if panic.is_some() {
+            self.panicked("sending spans");
           }
         }
         _ = sleep_until(self.deadline), if self.deadline.is_some() => self.send_batch(),
       }
     }
     self.send_batch();
-    while self.tasks.join_next().await.is_some() {}
+    self.dispatcher.drain().await;
+  }
+
+  fn panicked(&self, what: &str) {
+    self.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
+    self.log.error(format!(
+      "[OtelExporter] Internal error while {what}; the exporter carries on (counted in stats().panics)"
+    ));
   }
 
   fn on_span(&mut self, json: &str, call_mode: Semconv) {
@@ -365,50 +432,68 @@ impl Worker {
       return;
     }
     let spans = std::mem::take(&mut self.batch);
-    let origin = resource::origin(&self.settings.resource, self.batch_mode, &ProcessEnv);
     let protocol = self.settings.destination.protocol;
-    let gzip_on = self.settings.destination.compression == Compression::Gzip;
-    let c = self.shared.clone();
-    let c = &c.counters;
-    let transport = if protocol == Protocol::Grpc {
-      let Some(grpc) = self.grpc() else {
-        c.spans_failed.fetch_add(spans.len() as u64, Ordering::Relaxed);
-        return;
-      };
-      let req = otlp::request(&origin, &spans);
-      c.bytes_uncompressed
-        .fetch_add(req.encoded_len() as u64, Ordering::Relaxed);
-      Transport::Grpc(grpc, Box::new(req))
+    let grpc = if protocol == Protocol::Grpc {
+      match self.grpc() {
+        Some(g) => Some(g),
+        None => {
+          self
+            .shared
+            .counters
+            .spans_failed
+            .fetch_add(spans.len() as u64, Ordering::Relaxed);
+          return;
+        }
+      }
     } else {
-      let (body, content_type) = encode(protocol, &origin, &spans);
-      c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
-      let mut headers = self.headers.clone();
-      headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-      let body = if gzip_on {
-        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        gzip(&body)
-      } else {
-        body
-      };
-      let req = HttpRequest {
-        url: self.settings.destination.url.clone(),
-        headers,
-        body: Bytes::from(body),
-      };
-      Transport::Http(self.sender.clone(), req)
+      None
     };
-    let job = Delivery {
-      transport,
-      url: self.settings.destination.url.clone(),
-      count: spans.len() as u64,
+    let delivery = Arc::new(Delivery {
+      origin: resource::origin(&self.settings.resource, self.batch_mode, &ProcessEnv),
       protocol,
+      url: self.settings.destination.url.clone(),
+      headers: self.headers.clone(),
+      gzip: self.settings.destination.compression == Compression::Gzip,
+      max_request_bytes: self.settings.max_request_bytes,
+      http: self.sender.clone(),
+      grpc,
       log: self.log.clone(),
       shared: self.shared.clone(),
-    };
-    self.shared.busy.enter();
-    let seq = self.inflight.start();
-    let task = self.tasks.spawn(job.run());
-    self.task_seqs.insert(task.id(), seq);
+    });
+    let items = spans.len() as u64;
+    let bytes = spans.iter().map(approx_size).sum();
+    let run = Box::pin(async move { delivery.send(spans).await });
+    if let Some(Dropped { items, .. }) = self.dispatcher.submit(Job { run, bytes, items }) {
+      self
+        .shared
+        .counters
+        .dropped_backlog_full
+        .fetch_add(items, Ordering::Relaxed);
+      self.shared.full_warning.hit(|n| {
+        self.log.warn(format!(
+          "[OtelExporter] Too many batches are waiting to be sent (the collector is slow or down); dropped the \
+           oldest ({n} time(s)). Raise maxConcurrentExports / maxExportBacklogBytes to hold more."
+        ))
+      });
+    }
+    self
+      .shared
+      .in_flight
+      .store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
+  }
+}
+
+/// Roughly how much memory a mapped span holds.
+fn approx_size(s: &OtelSpan) -> usize {
+  let attrs: usize = s.attributes.iter().map(|(k, v)| k.len() + value_size(v) + 16).sum();
+  s.name.len() + attrs + 128
+}
+
+fn value_size(v: &otlp::AttrValue) -> usize {
+  match v {
+    otlp::AttrValue::Str(s) => s.len(),
+    otlp::AttrValue::StrArray(a) => a.iter().map(String::len).sum(),
+    _ => 8,
   }
 }
 
@@ -437,39 +522,73 @@ async fn sleep_until(at: Option<Instant>) {
   }
 }
 
-enum Transport {
-  Http(Arc<HttpSender>, HttpRequest),
-  Grpc(GrpcSender, Box<ExportTraceServiceRequest>),
-}
-
+/// Sends one batch: encodes it, splits it when it is over the byte cap or the server answers 413, sends each part
+/// with retries, and accounts for the outcome.
 struct Delivery {
-  transport: Transport,
-  url: String,
-  count: u64,
+  origin: Origin,
   protocol: Protocol,
+  url: String,
+  headers: HeaderMap,
+  gzip: bool,
+  max_request_bytes: usize,
+  http: Arc<HttpSender>,
+  grpc: Option<GrpcSender>,
   log: Logger,
   shared: Arc<Shared>,
 }
 
 impl Delivery {
-  async fn run(self) {
+  async fn send(self: Arc<Self>, spans: Vec<OtelSpan>) {
+    let mut parts = vec![spans];
+    while let Some(part) = parts.pop() {
+      if let Some((a, b)) = self.attempt(part).await {
+        // Too large: send both halves (first half first).
+        self.shared.counters.splits.fetch_add(1, Ordering::Relaxed);
+        parts.push(b);
+        parts.push(a);
+      }
+    }
+  }
+
+  /// Sends one part. Returns its two halves when it must be split.
+  async fn attempt(&self, mut spans: Vec<OtelSpan>) -> Option<(Vec<OtelSpan>, Vec<OtelSpan>)> {
     let c = &self.shared.counters;
-    let (n, url) = (self.count, &self.url);
-    let on_retry = |r: RetryNotice| {
-      c.retries.fetch_add(1, Ordering::Relaxed);
-      self.log.warn(format!(
-        "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
-        r.reason,
-        r.retry,
-        r.max_retries,
-        r.delay.as_millis()
-      ));
-    };
-    let (outcome, sent_bytes) = match &self.transport {
-      Transport::Http(sender, req) => (sender.send(req, on_retry).await, req.body.len() as u64),
-      Transport::Grpc(sender, req) => (sender.send(req, on_retry).await, req.encoded_len() as u64),
+    let n = spans.len() as u64;
+    let (outcome, sent_bytes) = match &self.grpc {
+      Some(grpc) => {
+        let req = otlp::request(&self.origin, &spans);
+        let len = req.encoded_len();
+        c.bytes_uncompressed.fetch_add(len as u64, Ordering::Relaxed);
+        if len > self.max_request_bytes && spans.len() > 1 {
+          return Some(halves(spans));
+        }
+        (grpc.send(&req, |r| self.retry_line(n, r)).await, len as u64)
+      }
+      None => {
+        let (body, content_type) = encode(self.protocol, &self.origin, &spans);
+        c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
+        if body.len() > self.max_request_bytes && spans.len() > 1 {
+          return Some(halves(spans));
+        }
+        let mut headers = self.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let body = if self.gzip {
+          headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+          gzip(&body)
+        } else {
+          body
+        };
+        let req = HttpRequest {
+          url: self.url.clone(),
+          headers,
+          body: Bytes::from(body),
+        };
+        let len = req.body.len() as u64;
+        (self.http.send(&req, |r| self.retry_line(n, r)).await, len)
+      }
     };
     c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
+    let url = &self.url;
     match outcome {
       Outcome::Delivered { body, .. } => {
         let rejected = rejected_spans(self.protocol, &body);
@@ -486,6 +605,7 @@ impl Delivery {
           .log
           .debug(|| format!("[OtelExporter:debug] Exported {n} spans to {url}"));
       }
+      Outcome::Rejected { status: 413, .. } if spans.len() > 1 => return Some(halves(std::mem::take(&mut spans))),
       Outcome::Rejected {
         status,
         status_text,
@@ -493,19 +613,45 @@ impl Delivery {
         ..
       } => {
         c.spans_failed.fetch_add(n, Ordering::Relaxed);
-        self.log.error_with(
-          format!("[OtelExporter] Failed to export {n} spans to {url}: {status} {status_text}"),
-          body,
-        );
+        c.failed_status.fetch_add(1, Ordering::Relaxed);
+        self.shared.failure_warning.hit(|times| {
+          self.log.error_with(
+            format!("[OtelExporter] Failed to export {n} spans to {url}: {status} {status_text} ({times} failed request(s) since the last report)"),
+            body,
+          )
+        });
       }
       Outcome::Failed { error, .. } => {
         c.spans_failed.fetch_add(n, Ordering::Relaxed);
-        self
-          .log
-          .error_with(format!("[OtelExporter] Failed to export {n} spans to {url}:"), error);
+        c.failed_network.fetch_add(1, Ordering::Relaxed);
+        self.shared.failure_warning.hit(|times| {
+          self.log.error_with(
+            format!(
+              "[OtelExporter] Failed to export {n} spans to {url} ({times} failed request(s) since the last report):"
+            ),
+            error,
+          )
+        });
       }
     }
+    None
   }
+
+  fn retry_line(&self, n: u64, r: RetryNotice) {
+    self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+    self.log.warn(format!(
+      "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
+      r.reason,
+      r.retry,
+      r.max_retries,
+      r.delay.as_millis()
+    ));
+  }
+}
+
+fn halves(mut spans: Vec<OtelSpan>) -> (Vec<OtelSpan>, Vec<OtelSpan>) {
+  let b = spans.split_off(spans.len() / 2);
+  (spans, b)
 }
 
 /// OTLP partial success: how many spans the collector rejected, and why.
@@ -566,6 +712,8 @@ mod tests {
       },
       resource: ResourceInputs::default(),
       debug: false,
+      pipeline: PipelineLimits::default(),
+      max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
     }
   }
 
@@ -603,7 +751,7 @@ mod tests {
       for s in &spans {
         ex.push(s.clone(), Semconv::Mastra);
       }
-      ex.flush().await;
+      ex.flush(None).await;
       let got = got.lock();
       assert_eq!(got.len(), 3, "{protocol:?}: 10 spans in batches of 4");
       let mut names = Vec::new();
@@ -647,7 +795,7 @@ mod tests {
     for s in fixture_spans("f-tool-error") {
       ex.push(s, Semconv::Latest);
     }
-    ex.flush().await;
+    ex.flush(None).await;
     let got = got.lock();
     assert_eq!(got[0].path, "/api/v2/spans");
     let spans: Vec<zipkin_types::Span> = serde_json::from_slice(&got[0].body).expect("strict zipkin v2");
@@ -666,7 +814,7 @@ mod tests {
     for s in fixture_spans("a-generate") {
       ex.push(s, Semconv::Mastra);
     }
-    ex.flush().await;
+    ex.flush(None).await;
     assert!(got.lock().is_empty(), "503 retried, then 400 is final");
     let s = ex.stats();
     assert_eq!((s.spans_failed, s.retries, s.requests), (5, 1, 2));
@@ -694,7 +842,7 @@ mod tests {
     for s in fixture_spans("d-workflow") {
       ex.push(s, Semconv::Mastra);
     }
-    ex.flush().await;
+    ex.flush(None).await;
     assert_eq!(ex.stats().spans_invalid, 2);
     assert_eq!(ex.stats().spans_exported, 3);
     assert_eq!(got.lock().len(), 1);

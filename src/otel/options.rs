@@ -1,10 +1,13 @@
 //! `new OtelExporter(options)` as plain Rust: what the user gave, resolved against the environment.
 
 use super::config::{self, ConfigError, DestinationOptions};
-use super::exporter::{DEFAULT_BATCH_SIZE, DEFAULT_SCHEDULED_DELAY, OTEL_SEMCONV_STABILITY_OPT_IN, OtelSettings};
+use super::exporter::{
+  DEFAULT_BATCH_SIZE, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SCHEDULED_DELAY, OTEL_SEMCONV_STABILITY_OPT_IN, OtelSettings,
+};
 use super::mapping::Semconv;
 use super::resource::ResourceInputs;
 use crate::env::EnvSource;
+use crate::pipeline::PipelineOptions;
 use crate::transport::RetryPolicy;
 use crate::transport::retry::DEFAULT_MAX_RETRIES;
 use serde_json::Value;
@@ -24,6 +27,8 @@ pub struct OtelOptions {
   pub compression: Option<String>,
   pub max_retries: Option<u32>,
   pub scheduled_delay_ms: Option<u64>,
+  pub max_request_bytes: Option<u64>,
+  pub pipeline: PipelineOptions,
 }
 
 /// Why the options are unusable; the exporter logs it once and disables itself.
@@ -78,6 +83,10 @@ impl OtelOptions {
         ..ResourceInputs::default()
       },
       debug: self.log_level.as_deref() == Some("debug"),
+      pipeline: self.pipeline.resolve(),
+      max_request_bytes: self
+        .max_request_bytes
+        .map_or(DEFAULT_MAX_REQUEST_BYTES, |n| (n as usize).max(1024)),
     })
   }
 }

@@ -3,6 +3,7 @@
 use super::buffer::{BufferLimits, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_TRACES, DEFAULT_TRACE_TTL};
 use super::url::{self, TCC_API_KEY, UrlError};
 use crate::env::EnvSource;
+use crate::pipeline::{PipelineLimits, PipelineOptions};
 use crate::transport::http::DEFAULT_TIMEOUT;
 use crate::transport::retry::{DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BUDGET, RetryPolicy};
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub struct TccOptions {
   pub max_buffered_traces: Option<u32>,
   pub max_buffered_bytes: Option<u64>,
   pub trace_ttl_ms: Option<u64>,
+  pub pipeline: PipelineOptions,
 }
 
 /// Fully resolved settings.
@@ -35,6 +37,7 @@ pub struct TccConfig {
   pub timeout: Duration,
   pub retry: RetryPolicy,
   pub limits: BufferLimits,
+  pub pipeline: PipelineLimits,
 }
 
 impl std::fmt::Debug for TccConfig {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for TccConfig {
       .field("timeout", &self.timeout)
       .field("retry", &self.retry)
       .field("limits", &self.limits)
+      .field("pipeline", &self.pipeline)
       .finish()
   }
 }
@@ -96,6 +100,7 @@ impl TccOptions {
       timeout: self.timeout_ms.map_or(DEFAULT_TIMEOUT, ms),
       retry,
       limits,
+      pipeline: self.pipeline.resolve(),
     })
   }
 }

@@ -2,7 +2,7 @@
 //! finished run, all on the runtime's threads.
 //!
 //! ```text
-//!  JS thread                    worker task (tokio)                      request tasks
+//!  JS thread                    worker task (tokio)                      Dispatcher (bounded)
 //!  push(kind, json) ──channel──▶ TraceBuffer::on_event ──TraceExport──▶ HttpSender::send (timeout, retries)
 //!  flush() ──────────channel──▶ drain + wait for in-flight ◀──────────── finished
 //! ```
@@ -10,18 +10,17 @@
 use super::buffer::{BufferCounters, EventKind, TraceBuffer, TraceExport};
 use super::config::TccConfig;
 use crate::log::Logger;
-use crate::pipeline::{Busy, Inflight};
+use crate::pipeline::{Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, RateLimited};
 use crate::runtime;
 use crate::transport::{HttpRequest, HttpSender, Outcome};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 
 enum Msg {
   Event(EventKind, String),
@@ -36,9 +35,15 @@ pub struct Counters {
   pub runs_exported: AtomicU64,
   pub spans_exported: AtomicU64,
   pub runs_failed: AtomicU64,
+  pub spans_failed: AtomicU64,
+  pub failed_status: AtomicU64,
+  pub failed_network: AtomicU64,
+  pub dropped_queue_full: AtomicU64,
+  pub dropped_backlog_full: AtomicU64,
   pub requests: AtomicU64,
   pub retries: AtomicU64,
   pub bytes_sent: AtomicU64,
+  pub panics: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -49,10 +54,23 @@ pub struct TccStats {
   pub runs_exported: u64,
   pub spans_exported: u64,
   pub runs_failed: u64,
+  pub spans_failed: u64,
+  /// Runs given up on after a non-2xx answer.
+  pub failed_status: u64,
+  /// Runs given up on after connection errors or timeouts.
+  pub failed_network: u64,
+  /// Events dropped because the queue to the worker was full.
+  pub dropped_queue_full: u64,
+  /// Spans of runs dropped because too many requests were waiting.
+  pub dropped_backlog_full: u64,
   pub requests: u64,
   pub retries: u64,
   pub bytes_sent: u64,
+  pub panics: u64,
   pub pending: u64,
+  pub queue_depth: u64,
+  pub in_flight: u64,
+  pub buffered_traces: u64,
   pub buffer: BufferCounters,
 }
 
@@ -60,6 +78,10 @@ struct Shared {
   busy: Arc<Busy>,
   counters: Counters,
   buffer_counters: Mutex<BufferCounters>,
+  intake: IntakeLimit,
+  in_flight: AtomicU64,
+  buffered_traces: AtomicU64,
+  full_warning: RateLimited,
 }
 
 /// A running TCC exporter. Cheap to call from the JavaScript thread; everything else happens on the runtime.
@@ -68,15 +90,21 @@ pub struct TccExporter {
   shared: Arc<Shared>,
   log: Logger,
   endpoint: String,
+  flush_timeout: Duration,
 }
 
 impl TccExporter {
   /// Starts the worker. `busy` counts queued events and in-flight requests; its idle hook runs on a runtime thread.
   pub fn start(config: TccConfig, log: Logger, busy: Arc<Busy>) -> Self {
+    let limits = config.pipeline;
     let shared = Arc::new(Shared {
       busy,
       counters: Counters::default(),
       buffer_counters: Mutex::new(BufferCounters::default()),
+      intake: IntakeLimit::new(limits.max_queue_items, limits.max_queue_bytes),
+      in_flight: AtomicU64::new(0),
+      buffered_traces: AtomicU64::new(0),
+      full_warning: RateLimited::new(Duration::from_secs(10)),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let endpoint = config.endpoint.clone();
@@ -87,6 +115,7 @@ impl TccExporter {
       shared,
       log,
       endpoint,
+      flush_timeout: limits.flush_timeout,
     }
   }
 
@@ -99,10 +128,24 @@ impl TccExporter {
   }
 
   /// Hands one event over. Returns true when the exporter was idle before (the host should hold its event loop).
+  /// When the queue is full the event is dropped, counted, and a warning is printed at most every 10 s.
   pub fn push(&self, kind: EventKind, span_json: String) -> bool {
-    self.shared.counters.events.fetch_add(1, Ordering::Relaxed);
+    let c = &self.shared.counters;
+    c.events.fetch_add(1, Ordering::Relaxed);
+    if !self.shared.intake.try_admit(span_json.len()) {
+      c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+      self.shared.full_warning.hit(|n| {
+        self.log.warn(format!(
+          "[TCC] The export queue is full; dropped {n} event(s). Raise maxQueueSize / maxQueueBytes, or check why \
+           the worker is not keeping up."
+        ))
+      });
+      return false;
+    }
     let was_idle = self.shared.busy.enter();
+    let bytes = span_json.len();
     if self.tx.send(Msg::Event(kind, span_json)).is_err() {
+      self.shared.intake.release(bytes);
       self.shared.busy.leave();
     }
     was_idle
@@ -113,11 +156,25 @@ impl TccExporter {
     self.shared.counters.invalid_events.fetch_add(1, Ordering::Relaxed);
   }
 
-  /// Exports every buffered trace and waits until all requests started so far have finished (delivered or given up).
-  pub async fn flush(&self) {
+  /// Exports every buffered trace and waits until all requests started so far have finished (delivered or given
+  /// up), or until `timeout` (default `flushTimeoutMs`) passes. Reports what happened meanwhile, in spans.
+  pub async fn flush(&self, timeout: Option<Duration>) -> FlushReport {
+    let before = self.stats();
     let (tx, rx) = oneshot::channel();
+    let mut timed_out = false;
     if self.tx.send(Msg::Flush(tx)).is_ok() {
-      let _ = rx.await;
+      timed_out = tokio::time::timeout(timeout.unwrap_or(self.flush_timeout), rx)
+        .await
+        .is_err();
+    }
+    let after = self.stats();
+    FlushReport {
+      delivered: after.spans_exported - before.spans_exported,
+      failed: after.spans_failed - before.spans_failed,
+      dropped: (after.dropped_queue_full + after.dropped_backlog_full)
+        - (before.dropped_queue_full + before.dropped_backlog_full),
+      timed_out,
+      pending: after.pending,
     }
   }
 
@@ -136,10 +193,19 @@ impl TccExporter {
       runs_exported: get(&c.runs_exported),
       spans_exported: get(&c.spans_exported),
       runs_failed: get(&c.runs_failed),
+      spans_failed: get(&c.spans_failed),
+      failed_status: get(&c.failed_status),
+      failed_network: get(&c.failed_network),
+      dropped_queue_full: get(&c.dropped_queue_full),
+      dropped_backlog_full: get(&c.dropped_backlog_full),
       requests: get(&c.requests),
       retries: get(&c.retries),
       bytes_sent: get(&c.bytes_sent),
+      panics: get(&c.panics),
       pending: self.pending() as u64,
+      queue_depth: self.shared.intake.depth().0 as u64,
+      in_flight: get(&self.shared.in_flight),
+      buffered_traces: get(&self.shared.buffered_traces),
       buffer,
     }
   }
@@ -152,9 +218,7 @@ struct Worker {
   endpoint: String,
   log: Logger,
   shared: Arc<Shared>,
-  inflight: Inflight,
-  tasks: JoinSet<()>,
-  task_seqs: HashMap<tokio::task::Id, u64>,
+  dispatcher: Dispatcher,
 }
 
 impl Worker {
@@ -168,6 +232,11 @@ impl Worker {
       }
       Err(_) => log.error("[TCC] The API key contains characters that cannot be sent in a header; requests will fail"),
     }
+    let PipelineLimits {
+      max_concurrent_exports,
+      max_backlog_bytes,
+      ..
+    } = config.pipeline;
     Self {
       buffer: TraceBuffer::new(config.limits.clone(), log.clone()),
       sender: Arc::new(HttpSender {
@@ -177,10 +246,8 @@ impl Worker {
       headers,
       endpoint: config.endpoint,
       log,
+      dispatcher: Dispatcher::new(max_concurrent_exports, max_backlog_bytes, shared.busy.clone()),
       shared,
-      inflight: Inflight::default(),
-      tasks: JoinSet::new(),
-      task_seqs: HashMap::new(),
     }
   }
 
@@ -190,29 +257,26 @@ impl Worker {
       tokio::select! {
         msg = rx.recv() => match msg {
           Some(Msg::Event(kind, json)) => {
-            let exports = self.buffer.on_event(kind, json, Instant::now());
-            self.send_all(exports);
+            self.shared.intake.release(json.len());
+            let buffer = &mut self.buffer;
+            match catch_unwind(AssertUnwindSafe(|| buffer.on_event(kind, json, Instant::now()))) {
+              Ok(exports) => self.send_all(exports),
+              Err(_) => self.panicked("processing an event"),
+            }
             self.publish_counters();
             self.shared.busy.leave();
           }
           Some(Msg::Flush(tx)) => {
             let exports = self.buffer.drain();
             self.send_all(exports);
-            self.inflight.wait_all(tx);
+            self.dispatcher.wait_all(tx);
           }
           None => break,
         },
-        Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-          let id = match &done {
-            Ok((id, _)) => *id,
-            Err(e) => {
-              self.log.error(format!("[TCC] Internal error while sending a run: {e}"));
-              e.id()
-            }
-          };
-          self.shared.busy.leave();
-          if let Some(seq) = self.task_seqs.remove(&id) {
-            self.inflight.finish(seq);
+        panic = self.dispatcher.join_next(), if self.dispatcher.has_running() => {
+          self.shared.in_flight.store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
+          if panic.is_some() {
+            self.panicked("sending a run");
           }
         }
         _ = sleep_until(expiry), if expiry.is_some() => {
@@ -223,30 +287,54 @@ impl Worker {
       }
     }
     // The exporter was dropped: finish what is in flight.
-    while self.tasks.join_next().await.is_some() {}
+    self.dispatcher.drain().await;
+  }
+
+  fn panicked(&self, what: &str) {
+    self.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
+    self.log.error(format!(
+      "[TCC] Internal error while {what}; the exporter carries on (counted in stats().panics)"
+    ));
   }
 
   /// Publishes the buffer's counters for `stats()`.
   fn publish_counters(&self) {
     *self.shared.buffer_counters.lock() = self.buffer.counters;
+    self
+      .shared
+      .buffered_traces
+      .store(self.buffer.trace_count() as u64, Ordering::Relaxed);
   }
 
   fn send_all(&mut self, exports: Vec<TraceExport>) {
     for export in exports {
-      self.shared.busy.enter();
-      let seq = self.inflight.start();
+      let bytes = export.body.len();
+      let spans = export.span_count as u64;
       let req = HttpRequest {
         url: self.endpoint.clone(),
         headers: self.headers.clone(),
         body: Bytes::from(export.body.clone()),
       };
-      let sender = self.sender.clone();
-      let log = self.log.clone();
-      let shared = self.shared.clone();
-      let task = self
-        .tasks
-        .spawn(async move { deliver(&sender, &req, &export, &log, &shared).await });
-      self.task_seqs.insert(task.id(), seq);
+      let (sender, log, shared) = (self.sender.clone(), self.log.clone(), self.shared.clone());
+      let run = Box::pin(async move { deliver(&sender, &req, &export, &log, &shared).await });
+      if let Some(Dropped { items, .. }) = self.dispatcher.submit(Job {
+        run,
+        bytes,
+        items: spans,
+      }) {
+        let c = &self.shared.counters;
+        c.dropped_backlog_full.fetch_add(items, Ordering::Relaxed);
+        self.shared.full_warning.hit(|n| {
+          self.log.warn(format!(
+            "[TCC] Too many runs are waiting to be sent (the endpoint is slow or down); dropped the oldest ({n} \
+             time(s)). Raise maxConcurrentExports / maxExportBacklogBytes to hold more."
+          ))
+        });
+      }
+      self
+        .shared
+        .in_flight
+        .store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
     }
   }
 }
@@ -274,10 +362,11 @@ async fn deliver(sender: &HttpSender, req: &HttpRequest, export: &TraceExport, l
     })
     .await;
   c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
+  let spans = export.span_count as u64;
   match outcome {
     Outcome::Delivered { .. } => {
       c.runs_exported.fetch_add(1, Ordering::Relaxed);
-      c.spans_exported.fetch_add(export.span_count as u64, Ordering::Relaxed);
+      c.spans_exported.fetch_add(spans, Ordering::Relaxed);
       c.bytes_sent.fetch_add(req.body.len() as u64, Ordering::Relaxed);
       log.debug(|| format!("[TCC] Successfully exported run {run}"));
     }
@@ -288,10 +377,14 @@ async fn deliver(sender: &HttpSender, req: &HttpRequest, export: &TraceExport, l
       ..
     } => {
       c.runs_failed.fetch_add(1, Ordering::Relaxed);
+      c.spans_failed.fetch_add(spans, Ordering::Relaxed);
+      c.failed_status.fetch_add(1, Ordering::Relaxed);
       log.error_with(format!("[TCC] Failed to export: {status} {status_text}"), body);
     }
     Outcome::Failed { error, .. } => {
       c.runs_failed.fetch_add(1, Ordering::Relaxed);
+      c.spans_failed.fetch_add(spans, Ordering::Relaxed);
+      c.failed_network.fetch_add(1, Ordering::Relaxed);
       log.error_with("[TCC] Export error:", error);
     }
   }
@@ -329,7 +422,7 @@ mod tests {
     let (ex, _) = exporter(&url);
     ex.push(EventKind::Started, ROOT.into());
     ex.push(EventKind::Ended, ROOT.into());
-    tokio::time::timeout(Duration::from_secs(5), ex.flush())
+    tokio::time::timeout(Duration::from_secs(5), ex.flush(None))
       .await
       .expect("flush resolves");
     assert_eq!(bodies.lock().len(), 1);
@@ -343,7 +436,7 @@ mod tests {
     let (ex, lines) = exporter(&url);
     ex.push(EventKind::Started, ROOT.into());
     ex.push(EventKind::Ended, ROOT.into());
-    tokio::time::timeout(Duration::from_secs(5), ex.flush())
+    tokio::time::timeout(Duration::from_secs(5), ex.flush(None))
       .await
       .expect("flush resolves");
     assert_eq!(bodies.lock().len(), 1);
