@@ -198,6 +198,11 @@ export interface OtelExporterConfig {
    * @default 30000
    */
   flushTimeoutMs?: number
+  /**
+   * Key names (case-insensitive, `*` wildcards) whose values are replaced with `"[REDACTED]"` anywhere in span
+   * attributes, metadata, input, output and request context, before mapping.
+   */
+  redact?: Array<string>
 }
 
 /** Which signals to export. */
@@ -341,6 +346,16 @@ export interface TCCMastraExporterConfig {
    * @default 30000
    */
   flushTimeoutMs?: number
+  /**
+   * Key names (case-insensitive, `*` wildcards) whose values are replaced with `"[REDACTED]"` anywhere in span
+   * attributes, metadata, input, output and request context, before anything leaves the process.
+   */
+  redact?: Array<string>
+  /**
+   * `false` removes span inputs, outputs and agent instructions before anything leaves the process.
+   * @default true
+   */
+  captureContent?: boolean
 }
 
 /** Counters of one exporter. */

@@ -8,6 +8,7 @@ pub mod env;
 pub mod log;
 pub mod otel;
 pub mod pipeline;
+pub mod redact;
 pub mod runtime;
 pub mod tcc;
 pub mod transport;

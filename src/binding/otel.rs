@@ -84,6 +84,9 @@ pub struct JsOtelOptions {
   /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
   /// @default 30000
   pub flush_timeout_ms: Option<f64>,
+  /// Key names (case-insensitive, `*` wildcards) whose values are replaced with `"[REDACTED]"` anywhere in span
+  /// attributes, metadata, input, output and request context, before mapping.
+  pub redact: Option<Vec<String>>,
 }
 
 impl From<JsOtelOptions> for OtelOptions {
@@ -109,6 +112,7 @@ impl From<JsOtelOptions> for OtelOptions {
         max_export_backlog_bytes: host::count(js.max_export_backlog_bytes),
         flush_timeout_ms: host::count(js.flush_timeout_ms),
       },
+      redact: js.redact.unwrap_or_default(),
     }
   }
 }

@@ -63,6 +63,12 @@ pub struct JsTccOptions {
   /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
   /// @default 30000
   pub flush_timeout_ms: Option<f64>,
+  /// Key names (case-insensitive, `*` wildcards) whose values are replaced with `"[REDACTED]"` anywhere in span
+  /// attributes, metadata, input, output and request context, before anything leaves the process.
+  pub redact: Option<Vec<String>>,
+  /// `false` removes span inputs, outputs and agent instructions before anything leaves the process.
+  /// @default true
+  pub capture_content: Option<bool>,
 }
 
 impl From<JsTccOptions> for TccOptions {
@@ -88,6 +94,8 @@ impl From<JsTccOptions> for TccOptions {
         max_export_backlog_bytes: host::count(js.max_export_backlog_bytes),
         flush_timeout_ms: host::count(js.flush_timeout_ms),
       },
+      redact: js.redact.unwrap_or_default(),
+      capture_content: js.capture_content,
     }
   }
 }

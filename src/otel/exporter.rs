@@ -58,6 +58,8 @@ pub struct OtelSettings {
   pub debug: bool,
   pub pipeline: PipelineLimits,
   pub max_request_bytes: usize,
+  /// Keys removed from span data before mapping.
+  pub redact: crate::redact::Redactor,
 }
 
 /// Counters, readable at any time.
@@ -341,7 +343,15 @@ impl Worker {
 
   fn on_span(&mut self, json: &str, call_mode: Semconv) {
     let mode = self.settings.semconv.unwrap_or(call_mode);
-    let span = match MastraSpan::parse(json) {
+    let parsed = if self.settings.redact.is_empty() {
+      MastraSpan::parse(json)
+    } else {
+      super::span::parse_value(json).and_then(|mut v| {
+        self.settings.redact.redact_span(&mut v);
+        MastraSpan::from_value(v)
+      })
+    };
+    let span = match parsed {
       Ok(s) => s,
       Err(e) => return self.invalid(&e.to_string()),
     };
@@ -714,6 +724,7 @@ mod tests {
       debug: false,
       pipeline: PipelineLimits::default(),
       max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+      redact: crate::redact::Redactor::default(),
     }
   }
 

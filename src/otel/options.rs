@@ -29,6 +29,7 @@ pub struct OtelOptions {
   pub scheduled_delay_ms: Option<u64>,
   pub max_request_bytes: Option<u64>,
   pub pipeline: PipelineOptions,
+  pub redact: Vec<String>,
 }
 
 /// Why the options are unusable; the exporter logs it once and disables itself.
@@ -87,6 +88,7 @@ impl OtelOptions {
       max_request_bytes: self
         .max_request_bytes
         .map_or(DEFAULT_MAX_REQUEST_BYTES, |n| (n as usize).max(1024)),
+      redact: crate::redact::Redactor::new(&self.redact),
     })
   }
 }

@@ -48,10 +48,11 @@ impl MastraSpan {
   /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
   /// Rust string cannot hold) are replaced with U+FFFD first.
   pub fn parse(json: &str) -> Result<Self, SpanError> {
-    let value: Value = match serde_json::from_str(json) {
-      Ok(v) => v,
-      Err(_) => serde_json::from_str(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string()))?,
-    };
+    Self::from_value(parse_value(json)?)
+  }
+
+  /// Reads a span from an already parsed JSON value.
+  pub fn from_value(value: Value) -> Result<Self, SpanError> {
     let Value::Object(mut o) = value else {
       return Err(SpanError::Json("not an object".into()));
     };
@@ -116,6 +117,14 @@ impl MastraSpan {
 
   pub fn attr_str(&self, key: &str) -> Option<&str> {
     self.attr(key).and_then(Value::as_str)
+  }
+}
+
+/// Parses span JSON, replacing lone UTF-16 surrogate escapes with U+FFFD when plain parsing fails.
+pub fn parse_value(json: &str) -> Result<Value, SpanError> {
+  match serde_json::from_str(json) {
+    Ok(v) => Ok(v),
+    Err(_) => serde_json::from_str(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string())),
   }
 }
 

@@ -26,6 +26,8 @@ pub struct TccOptions {
   pub max_buffered_bytes: Option<u64>,
   pub trace_ttl_ms: Option<u64>,
   pub pipeline: PipelineOptions,
+  pub redact: Vec<String>,
+  pub capture_content: Option<bool>,
 }
 
 /// Fully resolved settings.
@@ -38,6 +40,9 @@ pub struct TccConfig {
   pub retry: RetryPolicy,
   pub limits: BufferLimits,
   pub pipeline: PipelineLimits,
+  pub redact: crate::redact::Redactor,
+  /// `false` removes inputs, outputs and instructions from every span before it is buffered.
+  pub capture_content: bool,
 }
 
 impl std::fmt::Debug for TccConfig {
@@ -101,6 +106,8 @@ impl TccOptions {
       retry,
       limits,
       pipeline: self.pipeline.resolve(),
+      redact: crate::redact::Redactor::new(&self.redact),
+      capture_content: self.capture_content.unwrap_or(true),
     })
   }
 }

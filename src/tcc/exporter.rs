@@ -219,6 +219,8 @@ struct Worker {
   log: Logger,
   shared: Arc<Shared>,
   dispatcher: Dispatcher,
+  redact: crate::redact::Redactor,
+  capture_content: bool,
 }
 
 impl Worker {
@@ -248,6 +250,8 @@ impl Worker {
       log,
       dispatcher: Dispatcher::new(max_concurrent_exports, max_backlog_bytes, shared.busy.clone()),
       shared,
+      capture_content: config.capture_content,
+      redact: config.redact,
     }
   }
 
@@ -256,8 +260,9 @@ impl Worker {
       let expiry = self.buffer.next_expiry();
       tokio::select! {
         msg = rx.recv() => match msg {
-          Some(Msg::Event(kind, json)) => {
+                    Some(Msg::Event(kind, json)) => {
             self.shared.intake.release(json.len());
+            let json = self.redacted(json);
             let buffer = &mut self.buffer;
             match catch_unwind(AssertUnwindSafe(|| buffer.on_event(kind, json, Instant::now()))) {
               Ok(exports) => self.send_all(exports),
@@ -288,6 +293,32 @@ impl Worker {
     }
     // The exporter was dropped: finish what is in flight.
     self.dispatcher.drain().await;
+  }
+
+  /// The span JSON with the `redact` keys replaced and, with `captureContent: false`, without content (re-encoded only
+  /// when either is configured).
+  fn redacted(&self, json: String) -> String {
+    if self.redact.is_empty() && self.capture_content {
+      return json;
+    }
+    match crate::otel::span::parse_value(&json) {
+      Ok(mut v) => {
+        self.redact.redact_span(&mut v);
+        if !self.capture_content
+          && let serde_json::Value::Object(span) = &mut v
+        {
+          span.remove("input");
+          span.remove("output");
+          if let Some(serde_json::Value::Object(attrs)) = span.get_mut("attributes") {
+            for key in ["instructions", "prompt", "messages", "tools", "availableTools"] {
+              attrs.remove(key);
+            }
+          }
+        }
+        v.to_string()
+      }
+      Err(_) => json,
+    }
   }
 
   fn panicked(&self, what: &str) {
