@@ -203,6 +203,16 @@ export interface OtelExporterConfig {
    * attributes, metadata, input, output and request context, before mapping.
    */
   redact?: Array<string>
+  /**
+   * Longest string attribute, in characters; JSON values are shortened inside so they stay valid JSON.
+   * @default OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT or none
+   */
+  attributeValueLengthLimit?: number
+  /**
+   * Largest total size of one span's attributes, in bytes; the largest values are shortened to fit.
+   * @default none
+   */
+  maxSpanBytes?: number
 }
 
 /** Which signals to export. */
@@ -248,6 +258,8 @@ export interface OtelExporterStats {
   failedNetwork: number
   /** Batches split because they were too large. */
   splits: number
+  /** Spans whose attributes were shortened by `attributeValueLengthLimit` or `maxSpanBytes`. */
+  spansTruncated: number
   /** Internal errors contained (the exporter carried on). */
   panics: number
   /** Spans waiting for the worker. */

@@ -9,11 +9,16 @@ static OWNED: OnceLock<Runtime> = OnceLock::new();
 /// Worker threads of the runtime: two are plenty for mapping, encoding and I/O, and leave the cores to Node.
 pub const WORKER_THREADS: usize = 2;
 
+/// Stack of each worker thread: 16 MiB (virtual memory, touched only as deep as the data goes).
+pub const WORKER_STACK: usize = 16 * 1024 * 1024;
+
 /// Builds the runtime the exporters use.
 pub fn build() -> std::io::Result<Runtime> {
   Builder::new_multi_thread()
     .worker_threads(WORKER_THREADS)
     .thread_name("mastra-exporter")
+    // Deeply nested span data (up to otel::span::MAX_DEPTH levels) is parsed and serialised recursively.
+    .thread_stack_size(WORKER_STACK)
     .enable_all()
     .build()
 }

@@ -5,6 +5,7 @@
 //   { hold: true }                 keep the response open until release() (or releaseAll())
 //   { destroy: true }              reset the connection without answering
 //   { hang: true }                 read the request and never answer
+//   { drip: { bytes, everyMs } }   answer 200 but send the body one byte every `everyMs`
 import http from 'node:http'
 
 export async function startReceiver({ script = [], fallback = { status: 200, body: 'ok' }, port = 0 } = {}) {
@@ -23,7 +24,21 @@ export async function startReceiver({ script = [], fallback = { status: 200, bod
       requests.push(record)
       for (const w of waiters.slice()) w()
       if (step.destroy) return req.socket.destroy()
-      if (step.hang) return
+            if (step.hang) return
+      if (step.drip) {
+        // Answer one byte at a time, slowly.
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        let left = step.drip.bytes ?? 20
+        const timer = setInterval(() => {
+          if (res.destroyed) return clearInterval(timer)
+          if (left-- <= 0) {
+            clearInterval(timer)
+            return res.end()
+          }
+          res.write('.')
+        }, step.drip.everyMs ?? 100)
+        return
+      }
       const answer = () => {
         res.writeHead(step.status ?? 200, { 'content-type': 'text/plain', ...step.headers })
         res.end(step.body ?? '')

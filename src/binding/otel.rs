@@ -87,6 +87,12 @@ pub struct JsOtelOptions {
   /// Key names (case-insensitive, `*` wildcards) whose values are replaced with `"[REDACTED]"` anywhere in span
   /// attributes, metadata, input, output and request context, before mapping.
   pub redact: Option<Vec<String>>,
+  /// Longest string attribute, in characters; JSON values are shortened inside so they stay valid JSON.
+  /// @default OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT or none
+  pub attribute_value_length_limit: Option<f64>,
+  /// Largest total size of one span's attributes, in bytes; the largest values are shortened to fit.
+  /// @default none
+  pub max_span_bytes: Option<f64>,
 }
 
 impl From<JsOtelOptions> for OtelOptions {
@@ -113,6 +119,8 @@ impl From<JsOtelOptions> for OtelOptions {
         flush_timeout_ms: host::count(js.flush_timeout_ms),
       },
       redact: js.redact.unwrap_or_default(),
+      attribute_value_length_limit: host::count(js.attribute_value_length_limit),
+      max_span_bytes: host::count(js.max_span_bytes),
     }
   }
 }
@@ -150,6 +158,8 @@ pub struct JsOtelStats {
   pub failed_network: f64,
   /// Batches split because they were too large.
   pub splits: f64,
+  /// Spans whose attributes were shortened by `attributeValueLengthLimit` or `maxSpanBytes`.
+  pub spans_truncated: f64,
   /// Internal errors contained (the exporter carried on).
   pub panics: f64,
   /// Spans waiting for the worker.
@@ -289,6 +299,7 @@ impl JsOtelExporter {
       failed_status: n(s.failed_status),
       failed_network: n(s.failed_network),
       splits: n(s.splits),
+      spans_truncated: n(s.spans_truncated),
       panics: n(s.panics),
       queue_depth: n(s.queue_depth),
       in_flight: n(s.in_flight),

@@ -60,6 +60,8 @@ pub struct OtelSettings {
   pub max_request_bytes: usize,
   /// Keys removed from span data before mapping.
   pub redact: crate::redact::Redactor,
+  /// Attribute value length limit and per-span size cap.
+  pub attr_limits: super::limits::AttrLimits,
 }
 
 /// Counters, readable at any time.
@@ -77,6 +79,7 @@ pub struct Counters {
   pub requests: AtomicU64,
   pub retries: AtomicU64,
   pub splits: AtomicU64,
+  pub spans_truncated: AtomicU64,
   pub bytes_uncompressed: AtomicU64,
   pub bytes_sent: AtomicU64,
   pub panics: AtomicU64,
@@ -100,6 +103,8 @@ pub struct OtelStats {
   pub retries: u64,
   /// Batches split because they were too large (413 or over `maxRequestBytes`).
   pub splits: u64,
+  /// Spans whose attributes were shortened by the length limit or the span cap.
+  pub spans_truncated: u64,
   pub bytes_uncompressed: u64,
   pub bytes_sent: u64,
   pub panics: u64,
@@ -238,6 +243,7 @@ impl OtelExporter {
       requests: get(&c.requests),
       retries: get(&c.retries),
       splits: get(&c.splits),
+      spans_truncated: get(&c.spans_truncated),
       bytes_uncompressed: get(&c.bytes_uncompressed),
       bytes_sent: get(&c.bytes_sent),
       panics: get(&c.panics),
@@ -360,10 +366,13 @@ impl Worker {
       semconv: mode,
       capture_content: self.settings.capture_content,
     };
-    let mapped = match map_span(&span, opts, &facts) {
+    let mut mapped = match map_span(&span, opts, &facts) {
       Ok(m) => m,
       Err(e) => return self.invalid(&e.to_string()),
     };
+    if !self.settings.attr_limits.is_none() && super::limits::apply(&mut mapped, self.settings.attr_limits) {
+      self.shared.counters.spans_truncated.fetch_add(1, Ordering::Relaxed);
+    }
     if span.is_root {
       // The root ends last: its trace's facts are no longer needed.
       self.facts.remove(&span.trace_id);
@@ -725,6 +734,7 @@ mod tests {
       pipeline: PipelineLimits::default(),
       max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
       redact: crate::redact::Redactor::default(),
+      attr_limits: Default::default(),
     }
   }
 

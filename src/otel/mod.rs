@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod exporter;
+pub mod limits;
 pub mod mapping;
 pub mod options;
 pub mod otlp;

@@ -30,6 +30,8 @@ pub struct OtelOptions {
   pub max_request_bytes: Option<u64>,
   pub pipeline: PipelineOptions,
   pub redact: Vec<String>,
+  pub attribute_value_length_limit: Option<u64>,
+  pub max_span_bytes: Option<u64>,
 }
 
 /// Why the options are unusable; the exporter logs it once and disables itself.
@@ -89,6 +91,11 @@ impl OtelOptions {
         .max_request_bytes
         .map_or(DEFAULT_MAX_REQUEST_BYTES, |n| (n as usize).max(1024)),
       redact: crate::redact::Redactor::new(&self.redact),
+      attr_limits: super::limits::AttrLimits::resolve(
+        self.attribute_value_length_limit.map(|n| n as usize),
+        self.max_span_bytes.map(|n| n as usize),
+        env,
+      ),
     })
   }
 }

@@ -122,10 +122,57 @@ impl MastraSpan {
 
 /// Parses span JSON, replacing lone UTF-16 surrogate escapes with U+FFFD when plain parsing fails.
 pub fn parse_value(json: &str) -> Result<Value, SpanError> {
-  match serde_json::from_str(json) {
+  match deep_parse(json) {
     Ok(v) => Ok(v),
-    Err(_) => serde_json::from_str(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string())),
+    Err(_) => deep_parse(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string())),
   }
+}
+
+/// Deepest nesting accepted. serde_json's default of 128 would drop legitimate but deep data; far deeper input is
+/// refused before parsing, so recursion stays well inside a worker thread's stack.
+pub const MAX_DEPTH: usize = 1_024;
+
+fn deep_parse(json: &str) -> Result<Value, serde_json::Error> {
+  let depth = nesting_depth(json);
+  if depth <= 127 {
+    return serde_json::from_str(json);
+  }
+  if depth > MAX_DEPTH {
+    return Err(serde::de::Error::custom(format!(
+      "nested deeper than {MAX_DEPTH} levels"
+    )));
+  }
+  let mut de = serde_json::Deserializer::from_str(json);
+  de.disable_recursion_limit();
+  let v = serde::Deserialize::deserialize(&mut de)?;
+  de.end()?;
+  Ok(v)
+}
+
+/// The deepest `{`/`[` nesting outside strings.
+fn nesting_depth(json: &str) -> usize {
+  let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+  for b in json.bytes() {
+    if in_str {
+      match (escaped, b) {
+        (true, _) => escaped = false,
+        (false, b'\\') => escaped = true,
+        (false, b'"') => in_str = false,
+        _ => {}
+      }
+      continue;
+    }
+    match b {
+      b'"' => in_str = true,
+      b'{' | b'[' => {
+        depth += 1;
+        max = max.max(depth);
+      }
+      b'}' | b']' => depth = depth.saturating_sub(1),
+      _ => {}
+    }
+  }
+  max
 }
 
 /// An ISO-8601 date (what `Date.prototype.toJSON` writes) or epoch milliseconds, as Unix nanoseconds.
@@ -314,5 +361,25 @@ mod tests {
     let old =
       MastraSpan::parse(r#"{"id":"a","traceId":"b","startTime":0,"type":"tool_call","attributes":{"toolId":"calc"}}"#);
     assert_eq!(old.unwrap().entity(), Some("calc"));
+  }
+
+  #[test]
+  fn deep_nesting_parses_up_to_the_bound_and_is_refused_beyond() {
+    // On a thread with the workers' stack size, as in production.
+    let run = std::thread::Builder::new()
+      .stack_size(crate::runtime::WORKER_STACK)
+      .spawn(|| {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        for n in [10, 127, 128, 1000, 1024] {
+          assert!(parse_value(&nest(n)).is_ok(), "depth {n}");
+        }
+        assert!(parse_value(&nest(1025)).is_err());
+      });
+    run.unwrap().join().unwrap();
+    assert_eq!(
+      nesting_depth(r#"{"a":"[[[[","b":[{}]}"#),
+      3,
+      "brackets inside strings do not count"
+    );
   }
 }
