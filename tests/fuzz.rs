@@ -1,0 +1,127 @@
+//! Property tests ("fuzzing" with a bounded budget) of the event intake and the mapping: arbitrary event sequences and
+//! arbitrary span data never panic, never corrupt other traces, and always leave valid output.
+//!
+//! Run longer with `PROPTEST_CASES=100000 cargo test --no-default-features --test fuzz --release`.
+
+use mastra_native_exporters::log::Logger;
+use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
+use mastra_native_exporters::otel::span::MastraSpan;
+use mastra_native_exporters::tcc::buffer::{BufferLimits, EventKind, TraceBuffer};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn quiet() -> Logger {
+  Logger::new(Arc::new(|_, _, _| {}), false)
+}
+
+fn any_json() -> impl Strategy<Value = Value> {
+  let leaf = prop_oneof![
+    Just(Value::Null),
+    any::<bool>().prop_map(Value::Bool),
+    any::<i64>().prop_map(|n| json!(n)),
+    any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+    "[a-zA-Z0-9 _.:'\"\\\\/{}\\[\\]-]{0,24}".prop_map(Value::String),
+  ];
+  leaf.prop_recursive(6, 64, 8, |inner| {
+    prop_oneof![
+      prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+      prop::collection::btree_map("[a-zA-Z_.]{1,10}", inner, 0..6)
+        .prop_map(|m| Value::Object(m.into_iter().collect())),
+    ]
+  })
+}
+
+#[derive(Debug, Clone)]
+enum Ev {
+  Span { kind: u8, trace: u8, id: u8, root: bool, extra: Value },
+  Junk(String),
+}
+
+fn events() -> impl Strategy<Value = Vec<Ev>> {
+  let span = (0u8..3, 0u8..3, 0u8..6, any::<bool>(), any_json())
+    .prop_map(|(kind, trace, id, root, extra)| Ev::Span { kind, trace, id, root, extra });
+  let junk = "\\PC{0,40}".prop_map(Ev::Junk);
+  prop::collection::vec(prop_oneof![9 => span, 1 => junk], 0..60)
+}
+
+proptest! {
+    // 200 cases in the test suite; PROPTEST_CASES runs more.
+  #![proptest_config(ProptestConfig {
+    cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
+    ..ProptestConfig::default()
+  })]
+
+  #[test]
+  fn the_trace_buffer_survives_any_event_sequence(evs in events(), max_traces in 1usize..5) {
+    let limits = BufferLimits { max_traces, max_bytes: 20_000, trace_ttl: Duration::from_secs(60), include_event_spans: true };
+    let mut buffer = TraceBuffer::new(limits, quiet());
+    let t0 = Instant::now();
+    let mut exported = Vec::new();
+    for (i, ev) in evs.iter().enumerate() {
+      let (kind, json) = match ev {
+        Ev::Span { kind, trace, id, root, extra } => {
+          let kind = [EventKind::Started, EventKind::Updated, EventKind::Ended][*kind as usize];
+          let span = json!({"id": format!("s{id}"), "traceId": format!("t{trace}"), "isRootSpan": root,
+            "metadata": {"tcc.runId": format!("run-{trace}")}, "attributes": extra});
+          (kind, span.to_string())
+        }
+        Ev::Junk(s) => (EventKind::Started, s.clone()),
+      };
+      exported.extend(buffer.on_event(kind, json, t0 + Duration::from_millis(i as u64)));
+    }
+    exported.extend(buffer.expire(t0 + Duration::from_secs(3600)));
+    exported.extend(buffer.drain());
+    prop_assert_eq!(buffer.trace_count(), 0);
+    prop_assert_eq!(buffer.buffered_bytes(), 0);
+    for e in exported {
+      let body: Value = serde_json::from_str(&e.body).expect("every body is valid JSON");
+      prop_assert_eq!(&body["framework"], "mastra");
+      let spans = body["spans"].as_array().expect("spans");
+      prop_assert_eq!(spans.len(), e.span_count);
+      let mut ids: Vec<&str> = spans.iter().filter_map(|s| s["id"].as_str()).collect();
+      let n = ids.len();
+      ids.sort();
+      ids.dedup();
+      prop_assert_eq!(ids.len(), n, "a span appears once per payload");
+      for s in spans {
+        prop_assert_eq!(&s["traceId"], &body["traceId"], "no span leaks into another trace");
+      }
+    }
+  }
+
+  #[test]
+  fn the_mapping_survives_any_span_data(
+    attributes in any_json(),
+    metadata in any_json(),
+    input in any_json(),
+    output in any_json(),
+    ty in prop::sample::select(vec!["agent_run", "model_generation", "model_inference", "model_step", "model_chunk",
+      "tool_call", "mcp_tool_call", "workflow_run", "workflow_step", "workflow_loop", "processor_run", "generic", "llm_generation", "x"]),
+    error in any::<bool>(),
+    semconv in prop::sample::select(vec![Semconv::Mastra, Semconv::Legacy, Semconv::Latest]),
+    capture_content in any::<bool>(),
+  ) {
+    let mut span = json!({"id": "00f067aa0ba902b7", "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "type": ty,
+      "name": "n", "startTime": "2026-01-01T00:00:00.000Z", "endTime": "2026-01-01T00:00:01.000Z",
+      "attributes": attributes, "metadata": metadata, "input": input, "output": output, "isRootSpan": true});
+    if error {
+      span["errorInfo"] = json!({"message": "boom", "details": {"stack": "x"}});
+    }
+    let parsed = MastraSpan::parse(&span.to_string()).expect("a well-formed span parses");
+    for facts in [TraceFacts::default(), TraceFacts { has_model_inference: true, provider: Some("openai.chat".into()) }] {
+      let out = map_span(&parsed, MapOptions { semconv, capture_content }, &facts).expect("maps");
+      prop_assert_eq!(out.trace_id.len(), 32);
+      prop_assert_eq!(out.span_id.len(), 16);
+      prop_assert!(out.end_ns >= out.start_ns);
+      prop_assert!(out.attributes.iter().any(|(k, _)| k == "gen_ai.operation.name"));
+    }
+  }
+
+  #[test]
+  fn span_parsing_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+    let _ = MastraSpan::parse(&text);
+    let _ = mastra_native_exporters::tcc::span::SpanHead::parse(&text);
+  }
+}
