@@ -213,6 +213,8 @@ export interface OtelExporterConfig {
    * @default none
    */
   maxSpanBytes?: number
+  /** A custom CA and client certificate for https and gRPC over TLS. */
+  tls?: OtelExporterTls
 }
 
 /** Which signals to export. */
@@ -266,6 +268,25 @@ export interface OtelExporterStats {
   queueDepth: number
   /** Requests in flight. */
   inFlight: number
+}
+
+/** Extra TLS material. Each value is PEM text or the path of a PEM file. Verification is always on. */
+export interface OtelExporterTls {
+  /**
+   * CA certificate(s) to trust besides the built-in roots.
+   * @default OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE or OTEL_EXPORTER_OTLP_CERTIFICATE
+   */
+  ca?: string
+  /**
+   * Client certificate for mutual TLS.
+   * @default OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE or OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+   */
+  cert?: string
+  /**
+   * Client private key for mutual TLS.
+   * @default OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY or OTEL_EXPORTER_OTLP_CLIENT_KEY
+   */
+  key?: string
 }
 
 /**

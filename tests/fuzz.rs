@@ -21,27 +21,39 @@ fn any_json() -> impl Strategy<Value = Value> {
     Just(Value::Null),
     any::<bool>().prop_map(Value::Bool),
     any::<i64>().prop_map(|n| json!(n)),
-    any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+    any::<f64>()
+      .prop_filter("finite", |f| f.is_finite())
+      .prop_map(|f| json!(f)),
     "[a-zA-Z0-9 _.:'\"\\\\/{}\\[\\]-]{0,24}".prop_map(Value::String),
   ];
   leaf.prop_recursive(6, 64, 8, |inner| {
     prop_oneof![
       prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-      prop::collection::btree_map("[a-zA-Z_.]{1,10}", inner, 0..6)
-        .prop_map(|m| Value::Object(m.into_iter().collect())),
+      prop::collection::btree_map("[a-zA-Z_.]{1,10}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
     ]
   })
 }
 
 #[derive(Debug, Clone)]
 enum Ev {
-  Span { kind: u8, trace: u8, id: u8, root: bool, extra: Value },
+  Span {
+    kind: u8,
+    trace: u8,
+    id: u8,
+    root: bool,
+    extra: Value,
+  },
   Junk(String),
 }
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
-  let span = (0u8..3, 0u8..3, 0u8..6, any::<bool>(), any_json())
-    .prop_map(|(kind, trace, id, root, extra)| Ev::Span { kind, trace, id, root, extra });
+  let span = (0u8..3, 0u8..3, 0u8..6, any::<bool>(), any_json()).prop_map(|(kind, trace, id, root, extra)| Ev::Span {
+    kind,
+    trace,
+    id,
+    root,
+    extra,
+  });
   let junk = "\\PC{0,40}".prop_map(Ev::Junk);
   prop::collection::vec(prop_oneof![9 => span, 1 => junk], 0..60)
 }

@@ -12,6 +12,20 @@ use napi_derive::napi;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Extra TLS material. Each value is PEM text or the path of a PEM file. Verification is always on.
+#[napi(object, object_to_js = false, js_name = "OtelExporterTls")]
+pub struct JsTls {
+  /// CA certificate(s) to trust besides the built-in roots.
+  /// @default OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE or OTEL_EXPORTER_OTLP_CERTIFICATE
+  pub ca: Option<String>,
+  /// Client certificate for mutual TLS.
+  /// @default OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE or OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+  pub cert: Option<String>,
+  /// Client private key for mutual TLS.
+  /// @default OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY or OTEL_EXPORTER_OTLP_CLIENT_KEY
+  pub key: Option<String>,
+}
+
 /// Which signals to export.
 #[napi(object, object_to_js = false, js_name = "OtelExporterSignals")]
 pub struct JsSignals {
@@ -93,6 +107,8 @@ pub struct JsOtelOptions {
   /// Largest total size of one span's attributes, in bytes; the largest values are shortened to fit.
   /// @default none
   pub max_span_bytes: Option<f64>,
+  /// A custom CA and client certificate for https and gRPC over TLS.
+  pub tls: Option<JsTls>,
 }
 
 impl From<JsOtelOptions> for OtelOptions {
@@ -121,6 +137,14 @@ impl From<JsOtelOptions> for OtelOptions {
       redact: js.redact.unwrap_or_default(),
       attribute_value_length_limit: host::count(js.attribute_value_length_limit),
       max_span_bytes: host::count(js.max_span_bytes),
+      tls: js
+        .tls
+        .map(|t| crate::otel::config::TlsOptions {
+          ca: t.ca,
+          cert: t.cert,
+          key: t.key,
+        })
+        .unwrap_or_default(),
     }
   }
 }

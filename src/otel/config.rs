@@ -83,6 +83,90 @@ pub struct Destination {
   pub headers: Vec<(String, String)>,
   pub compression: Compression,
   pub timeout: Duration,
+  /// Custom CA and client certificate (PEM), when configured.
+  pub tls: Option<Tls>,
+}
+
+/// TLS material beyond the built-in roots. Verification is always on.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+  pub ca: Option<Vec<u8>>,
+  pub client_cert: Option<Vec<u8>>,
+  pub client_key: Option<Vec<u8>>,
+}
+
+impl Tls {
+  pub fn is_set(&self) -> bool {
+    self.ca.is_some() || self.client_cert.is_some()
+  }
+
+  /// Certificate and key in one PEM, as reqwest's identity wants them.
+  pub fn identity_pem(&self) -> Option<Vec<u8>> {
+    let (cert, key) = (self.client_cert.as_ref()?, self.client_key.as_ref()?);
+    Some([cert.as_slice(), b"\n", key.as_slice()].concat())
+  }
+
+  pub fn http_client(&self) -> Result<reqwest::Client, String> {
+    crate::transport::http::client_with_tls(self.ca.as_deref(), self.identity_pem().as_deref())
+  }
+}
+
+/// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`: PEM file of CAs to trust (on top of the built-in roots).
+pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+pub const OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` / `_CLIENT_KEY`: PEM files for mutual TLS.
+pub const OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+pub const OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE";
+pub const OTEL_EXPORTER_OTLP_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+pub const OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY";
+
+/// PEM text as given, or the contents of the file it names.
+fn pem(value: &str) -> Result<Vec<u8>, ConfigError> {
+  if value.contains("-----BEGIN") {
+    return Ok(value.as_bytes().to_vec());
+  }
+  std::fs::read(value).map_err(|e| ConfigError::Tls(format!("cannot read {value}: {e}")))
+}
+
+/// The TLS material, first match wins per item: the `tls` option, the signal variable, the generic variable.
+pub fn resolve_tls(option: &TlsOptions, env: &impl EnvSource) -> Result<Option<Tls>, ConfigError> {
+  let pick = |opt: &Option<String>, signal: &str, generic: &str| -> Result<Option<Vec<u8>>, ConfigError> {
+    match opt.clone().or_else(|| env_first(env, &[signal, generic])) {
+      Some(v) => pem(&v).map(Some),
+      None => Ok(None),
+    }
+  };
+  let tls = Tls {
+    ca: pick(
+      &option.ca,
+      OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+      OTEL_EXPORTER_OTLP_CERTIFICATE,
+    )?,
+    client_cert: pick(
+      &option.cert,
+      OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+      OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+    )?,
+    client_key: pick(
+      &option.key,
+      OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+      OTEL_EXPORTER_OTLP_CLIENT_KEY,
+    )?,
+  };
+  if tls.client_cert.is_some() != tls.client_key.is_some() {
+    return Err(ConfigError::Tls(
+      "a client certificate needs its key, and a key its certificate".into(),
+    ));
+  }
+  Ok(tls.is_set().then_some(tls))
+}
+
+/// The `tls` option: PEM text or file paths.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+  pub ca: Option<String>,
+  pub cert: Option<String>,
+  pub key: Option<String>,
 }
 
 impl std::fmt::Debug for Destination {
@@ -95,6 +179,10 @@ impl std::fmt::Debug for Destination {
       .field("header_names", &names)
       .field("compression", &self.compression)
       .field("timeout", &self.timeout)
+      .field(
+        "custom_tls",
+        &self.tls.as_ref().map(|t| (t.ca.is_some(), t.client_cert.is_some())),
+      )
       .finish()
   }
 }
@@ -121,6 +209,8 @@ pub enum ConfigError {
   UnknownProtocol(String),
   #[error("[OtelExporter] Invalid endpoint {0:?}. Exporter disabled.")]
   InvalidEndpoint(String),
+  #[error("[OtelExporter] TLS configuration: {0}. Exporter disabled.")]
+  Tls(String),
 }
 
 /// What the user gave that decides the destination.
@@ -131,6 +221,7 @@ pub struct DestinationOptions {
   pub timeout: Option<Duration>,
   /// `gzip` / `none`; overrides the environment.
   pub compression: Option<String>,
+  pub tls: TlsOptions,
 }
 
 /// A provider field: `config ?? env`.
@@ -240,6 +331,7 @@ pub fn resolve(opts: &DestinationOptions, env: &impl EnvSource) -> Result<Destin
   if url::Url::parse(&dest.url).is_err() {
     return Err(ConfigError::InvalidEndpoint(dest.url));
   }
+  dest.tls = resolve_tls(&opts.tls, env)?;
   Ok(dest)
 }
 
@@ -251,6 +343,7 @@ fn destination(provider: &'static str, protocol: Protocol, url: String, headers:
     headers,
     compression: Compression::None,
     timeout: DEFAULT_TIMEOUT,
+    tls: None,
   }
 }
 

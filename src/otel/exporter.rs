@@ -281,9 +281,22 @@ impl Worker {
         _ => log.error(format!("[OtelExporter] Ignored header {k:?}: not a valid HTTP header")),
       }
     }
+    let client = match &settings.destination.tls {
+      Some(tls) if tls.is_set() => match tls.http_client() {
+        Ok(c) => Some(c),
+        Err(e) => {
+          log.error(format!(
+            "[OtelExporter] TLS setup failed ({e}); using the default trust store"
+          ));
+          None
+        }
+      },
+      _ => None,
+    };
     let sender = Arc::new(HttpSender {
       timeout: settings.destination.timeout,
       policy: settings.retry,
+      client,
     });
     let p = settings.pipeline;
     Self {
@@ -399,6 +412,7 @@ impl Worker {
         d.timeout,
         self.settings.retry,
         d.compression == Compression::Gzip,
+        d.tls.as_ref(),
       ) {
         Ok((sender, skipped)) => {
           for k in skipped {

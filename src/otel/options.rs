@@ -31,6 +31,7 @@ pub struct OtelOptions {
   pub pipeline: PipelineOptions,
   pub redact: Vec<String>,
   pub attribute_value_length_limit: Option<u64>,
+  pub tls: super::config::TlsOptions,
   pub max_span_bytes: Option<u64>,
 }
 
@@ -66,6 +67,7 @@ impl OtelOptions {
         provider: self.provider.clone(),
         timeout: self.timeout_ms.map(Duration::from_millis),
         compression: self.compression.clone(),
+        tls: self.tls.clone(),
       },
       env,
     )?;

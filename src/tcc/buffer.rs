@@ -206,7 +206,7 @@ impl TraceBuffer {
           }
         }
         self.log.debug(|| format!("[TCC] Started {}", info.label));
-                // A repeated start of a span already buffered replaces it in place (the reference would send it twice).
+        // A repeated start of a span already buffered replaces it in place (the reference would send it twice).
         if let Err(json) = self.replace(&key, info.span_id.as_deref(), json, now) {
           self.append(&key, info.span_id, json, now);
         }

@@ -244,6 +244,7 @@ impl Worker {
       sender: Arc::new(HttpSender {
         timeout: config.timeout,
         policy: config.retry,
+        client: None,
       }),
       headers,
       endpoint: config.endpoint,

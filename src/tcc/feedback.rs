@@ -131,6 +131,7 @@ pub async fn send(req: HttpRequest, log: &Logger) -> Option<FeedbackResponse> {
       max_retries: 2,
       ..RetryPolicy::default()
     },
+    client: None,
   };
   match sender.send(&req, |_| {}).await {
     Outcome::Delivered { status, body, .. } => Some(FeedbackResponse {

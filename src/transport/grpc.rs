@@ -31,14 +31,23 @@ impl GrpcSender {
     timeout: Duration,
     policy: RetryPolicy,
     gzip: bool,
+    tls: Option<&crate::otel::config::Tls>,
   ) -> Result<(Self, Vec<String>), String> {
     let mut endpoint =
       Endpoint::from_shared(url.to_string()).map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?;
     endpoint = endpoint.connect_timeout(Duration::from_secs(10)).timeout(timeout);
     if url.starts_with("https://") {
-      let tls = ClientTlsConfig::new().with_webpki_roots();
+      let mut config = ClientTlsConfig::new().with_webpki_roots();
+      if let Some(ca) = tls.and_then(|t| t.ca.as_ref()) {
+        config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca));
+      }
+      if let Some(t) = tls
+        && let (Some(cert), Some(key)) = (&t.client_cert, &t.client_key)
+      {
+        config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+      }
       endpoint = endpoint
-        .tls_config(tls)
+        .tls_config(config)
         .map_err(|e| format!("TLS setup for {url} failed: {e}"))?;
     }
     let mut client = TraceServiceClient::new(endpoint.connect_lazy());

@@ -73,6 +73,8 @@ pub fn client() -> &'static reqwest::Client {
 pub struct HttpSender {
   pub timeout: Duration,
   pub policy: RetryPolicy,
+  /// A client of its own (custom CA or client certificate); the shared one otherwise.
+  pub client: Option<reqwest::Client>,
 }
 
 impl Default for HttpSender {
@@ -80,6 +82,7 @@ impl Default for HttpSender {
     Self {
       timeout: DEFAULT_TIMEOUT,
       policy: RetryPolicy::default(),
+      client: None,
     }
   }
 }
@@ -119,7 +122,10 @@ impl HttpSender {
   }
 
   async fn attempt(&self, req: &HttpRequest, attempts: u32) -> Attempt {
-    let sent = client()
+    let sent = self
+      .client
+      .as_ref()
+      .unwrap_or_else(|| client())
       .post(&req.url)
       .headers(req.headers.clone())
       .body(req.body.clone())
@@ -200,4 +206,23 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     text.push_str(" (timeout)");
   }
   text
+}
+
+/// A client that trusts `ca` (PEM, on top of the built-in roots) and presents `identity` (PEM with certificate and
+/// key) when given. TLS verification is always on.
+pub fn client_with_tls(ca: Option<&[u8]>, identity: Option<&[u8]>) -> Result<reqwest::Client, String> {
+  let mut b = reqwest::Client::builder()
+    .pool_idle_timeout(Duration::from_secs(30))
+    .connect_timeout(Duration::from_secs(10));
+  if let Some(pem) = ca {
+    let certs =
+      reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the CA certificate does not parse: {e}"))?;
+    b = b.tls_certs_merge(certs);
+  }
+  if let Some(pem) = identity {
+    let id =
+      reqwest::Identity::from_pem(pem).map_err(|e| format!("the client certificate or key does not parse: {e}"))?;
+    b = b.identity(id);
+  }
+  b.build().map_err(|e| format!("the HTTP client cannot be built: {e}"))
 }
