@@ -43,14 +43,47 @@ test('a run ended just before the script finishes is delivered, then the process
   assert.equal(JSON.parse(delivered[0].body).runId, 'exit-run')
 })
 
-test('an idle exporter, or one holding only an unfinished trace, does not keep the process alive', async () => {
+test('idle exporters never keep the process alive', async () => {
   const code = `
-    const { TCCMastraExporter } = require('./index.js')
-    const e = new TCCMastraExporter({ apiKey: 'k', endpoint: 'http://127.0.0.1:9/v1/mastra' })
-    e.exportTracingEvent({ type: 'span_started', exportedSpan: { id: 'r', traceId: 't', isRootSpan: true } })
+    const { TCCMastraExporter, OtelExporter } = require('./index.js')
+    new TCCMastraExporter({ apiKey: 'k', endpoint: 'http://127.0.0.1:9/v1/mastra' })
+    new OtelExporter({ provider: { custom: { endpoint: 'http://127.0.0.1:9' } } })
   `
   const t0 = Date.now()
   const { code: exit } = await runChild(code, {})
   assert.equal(exit, 0)
-  assert.ok(Date.now() - t0 < 5000)
+  assert.ok(Date.now() - t0 < 3000)
+})
+
+test('at exit, a trace whose root never ended and an open OTel batch are sent (beforeExit)', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const code = `
+    const { TCCMastraExporter, OtelExporter } = require('./index.js')
+    const tcc = new TCCMastraExporter({ apiKey: 'k', endpoint: process.env.EP + '/v1/mastra' })
+    tcc.exportTracingEvent({ type: 'span_started', exportedSpan: { id: 'r', traceId: 't', type: 'agent_run', isRootSpan: true, metadata: { 'tcc.runId': 'unfinished' } } })
+    const otel = new OtelExporter({ provider: { custom: { endpoint: process.env.EP } }, scheduledDelayMs: 600000 })
+    otel.exportTracingEvent({ type: 'span_ended', exportedSpan: { id: '00000000000000a1', traceId: '000000000000000000000000000000b1', type: 'generic', name: 'late', startTime: new Date(0), endTime: new Date(1) } })
+  `
+  const t0 = Date.now()
+  const { code: exit, out } = await runChild(code, { EP: rx.base })
+  assert.equal(exit, 0, out)
+  assert.ok(Date.now() - t0 < 5000, 'no wait for the 10-minute batch timer')
+  const tcc = rx.requests.find((r) => r.url === '/v1/mastra')
+  assert.equal(JSON.parse(tcc.body).runId, 'unfinished')
+  const otel = rx.requests.find((r) => r.url === '/v1/traces')
+  assert.equal(JSON.parse(otel.body).resourceSpans[0].scopeSpans[0].spans[0].name, 'late')
+})
+
+test('at exit with a dead endpoint, the process still ends once the retry budget is spent', async () => {
+  const code = `
+    const { TCCMastraExporter } = require('./index.js')
+    const e = new TCCMastraExporter({ apiKey: 'k', endpoint: 'http://127.0.0.1:9/v1/mastra', maxRetries: 1 })
+    e.exportTracingEvent({ type: 'span_started', exportedSpan: { id: 'r', traceId: 't', isRootSpan: true } })
+  `
+  const t0 = Date.now()
+  const { code: exit, out } = await runChild(code, {})
+  assert.equal(exit, 0)
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
+  assert.match(out, /\[TCC\] Export error:/)
 })

@@ -274,3 +274,38 @@ pub fn millis(v: Option<f64>) -> Option<std::time::Duration> {
 pub fn count(v: Option<f64>) -> Option<u64> {
   v.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64)
 }
+
+/// Starts a flush of one exporter if it holds unsent data; `None` otherwise.
+pub type ExitFlush = Box<dyn Fn() -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>;
+
+thread_local! {
+  static EXIT_FLUSHES: std::cell::RefCell<Option<Vec<ExitFlush>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Registers an exporter for the `beforeExit` flush: when Node is about to exit with data still buffered (traces
+/// whose root never ended, an open OTel batch waiting for its timer), it is sent first. One listener per thread.
+pub fn on_before_exit(env: &Env, flush: ExitFlush) -> Result<()> {
+  let installed = EXIT_FLUSHES.with(|c| c.borrow().is_some());
+  if !installed {
+    let listener = env.create_function_from_closure::<(), (), _>("flushMastraExportersBeforeExit", |ctx| {
+      let pending: Vec<_> = EXIT_FLUSHES.with(|c| c.borrow().iter().flatten().filter_map(|f| f()).collect());
+      if !pending.is_empty() {
+        // The pending promise keeps the event loop alive until every flush is done; `beforeExit` then fires again
+        // and finds nothing left.
+        ctx.env.spawn_future(async move {
+          for f in pending {
+            f.await;
+          }
+          Ok(())
+        })?;
+      }
+      Ok(())
+    })?;
+    let install: Function<Function<(), ()>, ()> =
+      env.run_script("(function (f) { process.on('beforeExit', () => { f() }) })")?;
+    install.call(listener)?;
+    EXIT_FLUSHES.with(|c| *c.borrow_mut() = Some(Vec::new()));
+  }
+  EXIT_FLUSHES.with(|c| c.borrow_mut().as_mut().expect("installed above").push(flush));
+  Ok(())
+}

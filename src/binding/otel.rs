@@ -203,6 +203,9 @@ pub struct JsOtelExporter {
   invalid_events: AtomicU64,
 }
 
+/// How often one exporter flushes at `beforeExit`.
+const MAX_EXIT_FLUSHES: u64 = 3;
+
 #[napi]
 impl JsOtelExporter {
   /// Never throws for a bad configuration: it prints one `[OtelExporter] ...` line and disables itself
@@ -214,7 +217,23 @@ impl JsOtelExporter {
     let inner = match options.resolve(&ProcessEnv) {
       Ok(settings) => {
         let log = Logger::new(sink, settings.debug);
-        Some(Arc::new(OtelExporter::start(settings, log, busy.clone())))
+        let inner = Arc::new(OtelExporter::start(settings, log, busy.clone()));
+        let weak = Arc::downgrade(&inner);
+        let rounds = AtomicU64::new(0);
+        host::on_before_exit(
+          env,
+          Box::new(move || {
+            // A few rounds at most: `beforeExit` fires again after each flush.
+            let exporter = weak.upgrade().filter(|e| e.has_unsent())?;
+            if rounds.fetch_add(1, Ordering::Relaxed) >= MAX_EXIT_FLUSHES {
+              return None;
+            }
+            Some(Box::pin(async move {
+              exporter.flush(None).await;
+            }))
+          }),
+        )?;
+        Some(inner)
       }
       Err(e) => {
         let log = Logger::new(sink, false);

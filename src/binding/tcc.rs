@@ -168,6 +168,9 @@ pub struct JsTccMastraExporter {
 /// How many bad-input lines are printed before the exporter goes quiet (the counter keeps counting).
 const MAX_INPUT_WARNINGS: u64 = 10;
 
+/// How often one exporter flushes at `beforeExit`.
+const MAX_EXIT_FLUSHES: u64 = 3;
+
 #[napi]
 impl JsTccMastraExporter {
   /// Throws `Missing API key: ...` without a key, and `[TCC] Refusing ...` / `[TCC] Invalid ...` for a URL that may
@@ -180,6 +183,21 @@ impl JsTccMastraExporter {
     let (host, busy, sink) = Host::new(env)?;
     let log = Logger::new(sink, config.debug);
     let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
+    let weak = Arc::downgrade(&inner);
+    let rounds = AtomicU64::new(0);
+    host::on_before_exit(
+      env,
+      Box::new(move || {
+        // A few rounds at most: `beforeExit` fires again after each flush.
+        let exporter = weak.upgrade().filter(|e| e.has_unsent())?;
+        if rounds.fetch_add(1, Ordering::Relaxed) >= MAX_EXIT_FLUSHES {
+          return None;
+        }
+        Some(Box::pin(async move {
+          exporter.flush(None).await;
+        }))
+      }),
+    )?;
     Ok(Self {
       inner,
       host,

@@ -730,7 +730,7 @@ mod tests {
     let opts = DestinationOptions {
       provider: Some(json!({"custom": {"endpoint": "http://h", "headers": {"a": "mine"}}})),
       timeout: Some(Duration::from_secs(3)),
-            compression: Some("none".into()),
+      compression: Some("none".into()),
       ..Default::default()
     };
     let env2 = MapEnv({

@@ -124,6 +124,8 @@ struct Shared {
   counters: Counters,
   intake: IntakeLimit,
   in_flight: AtomicU64,
+  /// Spans in the open batch.
+  batched: AtomicU64,
   full_warning: RateLimited,
   failure_warning: RateLimited,
 }
@@ -145,6 +147,7 @@ impl OtelExporter {
       counters: Counters::default(),
       intake: IntakeLimit::new(limits.max_queue_items, limits.max_queue_bytes),
       in_flight: AtomicU64::new(0),
+      batched: AtomicU64::new(0),
       full_warning: RateLimited::new(Duration::from_secs(10)),
       failure_warning: RateLimited::new(Duration::from_secs(10)),
     });
@@ -225,6 +228,11 @@ impl OtelExporter {
 
   pub fn pending(&self) -> usize {
     self.shared.busy.get()
+  }
+
+  /// True when spans wait in the open batch (or the queue) for the batch timer.
+  pub fn has_unsent(&self) -> bool {
+    self.shared.batched.load(Ordering::Relaxed) > 0 || self.shared.intake.depth().0 > 0
   }
 
   pub fn stats(&self) -> OtelStats {
@@ -395,6 +403,7 @@ impl Worker {
     }
     self.batch_mode = mode;
     self.batch.push(mapped);
+    self.shared.batched.store(self.batch.len() as u64, Ordering::Relaxed);
     if self.batch.len() >= self.settings.batch_size {
       self.send_batch();
     } else if self.deadline.is_none() {
@@ -465,6 +474,7 @@ impl Worker {
       return;
     }
     let spans = std::mem::take(&mut self.batch);
+    self.shared.batched.store(0, Ordering::Relaxed);
     let protocol = self.settings.destination.protocol;
     let grpc = if protocol == Protocol::Grpc {
       match self.grpc() {
@@ -732,7 +742,7 @@ mod tests {
         protocol,
         url,
         headers: vec![("x-api-key".into(), "secret".into())],
-                compression,
+        compression,
         timeout: DEFAULT_TIMEOUT,
         tls: None,
       },

@@ -178,6 +178,11 @@ impl TccExporter {
     }
   }
 
+  /// True when traces are buffered that only a flush (or their root's end) would send.
+  pub fn has_unsent(&self) -> bool {
+    self.shared.buffered_traces.load(Ordering::Relaxed) > 0 || self.shared.intake.depth().0 > 0
+  }
+
   /// Units of work queued or in flight.
   pub fn pending(&self) -> usize {
     self.shared.busy.get()
@@ -272,9 +277,10 @@ impl Worker {
             self.publish_counters();
             self.shared.busy.leave();
           }
-          Some(Msg::Flush(tx)) => {
+                    Some(Msg::Flush(tx)) => {
             let exports = self.buffer.drain();
             self.send_all(exports);
+            self.publish_counters();
             self.dispatcher.wait_all(tx);
           }
           None => break,
