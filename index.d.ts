@@ -389,6 +389,11 @@ export interface TCCMastraExporterConfig {
    * @default true
    */
   captureContent?: boolean
+  /**
+   * Largest request body; a bigger run (or one the server answers with 413) is sent in parts with the same run id.
+   * @default 16777216
+   */
+  maxRequestBytes?: number
 }
 
 /** Counters of one exporter. */
@@ -397,7 +402,7 @@ export interface TCCMastraExporterStats {
   events: number
   /** Events that could not be read (not an object, unknown type, no span, malformed span). */
   invalidEvents: number
-  /** Runs delivered (2xx). */
+  /** Run payloads delivered (2xx); a run sent in parts counts once per part. */
   runsExported: number
   /** Spans in delivered runs. */
   spansExported: number
@@ -439,4 +444,6 @@ export interface TCCMastraExporterStats {
   inFlight: number
   /** Traces held in the buffer. */
   bufferedTraces: number
+  /** Runs sent in parts because they were too large. */
+  splits: number
 }

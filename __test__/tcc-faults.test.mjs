@@ -119,3 +119,33 @@ test('a reset connection is retried and the run arrives once', async (t) => {
   assert.equal(rx.requests.filter((r) => !r.step.destroy).length, 1)
   assert.equal(e.stats().runsExported, 1)
 })
+
+test('413, or a run over maxRequestBytes: the run is sent in parts with the same run id, every span once', async (t) => {
+  for (const [label, script, options] of [
+    ['413', [{ status: 413 }], {}],
+    ['byte cap', [], { maxRequestBytes: 1500 }],
+  ]) {
+    const rx = await startReceiver({ script })
+    t.after(() => rx.close())
+    const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url(), ...options })
+    const ids = []
+    await captureConsole(async () => {
+      e.exportTracingEvent({ type: 'span_started', exportedSpan: root('t-split', 'run-split') })
+      for (let i = 0; i < 6; i++) {
+        const child = { id: `c${i}`, traceId: 't-split', name: 'step', type: 'model_step', parentSpanId: 'root', input: 'x'.repeat(300), isRootSpan: false, isEvent: false }
+        ids.push(child.id)
+        e.exportTracingEvent({ type: 'span_started', exportedSpan: child })
+        e.exportTracingEvent({ type: 'span_ended', exportedSpan: child })
+      }
+      e.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...root('t-split', 'run-split'), endTime: new Date(5) } })
+      await e.flush()
+    })
+    const delivered = rx.requests.filter((r) => r.step.status !== 413).map((r) => JSON.parse(r.body))
+    assert.ok(delivered.length >= 2, `${label}: sent in parts`)
+    assert.ok(delivered.every((p) => p.runId === 'run-split' && p.traceId === 't-split'), label)
+    const got = delivered.flatMap((p) => p.spans.map((s) => s.id)).sort()
+    assert.deepEqual(got, ['root', ...ids].sort(), `${label}: every span exactly once`)
+    assert.ok(e.stats().splits >= 1, label)
+    assert.equal(e.stats().spansFailed, 0)
+  }
+})

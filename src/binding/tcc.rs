@@ -69,6 +69,9 @@ pub struct JsTccOptions {
   /// `false` removes span inputs, outputs and agent instructions before anything leaves the process.
   /// @default true
   pub capture_content: Option<bool>,
+  /// Largest request body; a bigger run (or one the server answers with 413) is sent in parts with the same run id.
+  /// @default 16777216
+  pub max_request_bytes: Option<f64>,
 }
 
 impl From<JsTccOptions> for TccOptions {
@@ -96,6 +99,7 @@ impl From<JsTccOptions> for TccOptions {
       },
       redact: js.redact.unwrap_or_default(),
       capture_content: js.capture_content,
+      max_request_bytes: host::count(js.max_request_bytes),
     }
   }
 }
@@ -107,7 +111,7 @@ pub struct JsTccStats {
   pub events: f64,
   /// Events that could not be read (not an object, unknown type, no span, malformed span).
   pub invalid_events: f64,
-  /// Runs delivered (2xx).
+  /// Run payloads delivered (2xx); a run sent in parts counts once per part.
   pub runs_exported: f64,
   /// Spans in delivered runs.
   pub spans_exported: f64,
@@ -149,6 +153,8 @@ pub struct JsTccStats {
   pub in_flight: f64,
   /// Traces held in the buffer.
   pub buffered_traces: f64,
+  /// Runs sent in parts because they were too large.
+  pub splits: f64,
 }
 
 /// A drop-in for `@contextcompany/mastra`'s exporter: buffers every span of an agent run and, when the root span ends,
@@ -297,6 +303,7 @@ impl JsTccMastraExporter {
       queue_depth: n(s.queue_depth),
       in_flight: n(s.in_flight),
       buffered_traces: n(s.buffered_traces),
+      splits: n(s.splits),
     }
   }
 

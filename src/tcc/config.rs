@@ -12,6 +12,9 @@ use std::time::Duration;
 pub const MISSING_API_KEY: &str =
   "Missing API key: set TCC_API_KEY as an environment variable or provide apiKey in TCCMastraExporter";
 
+/// Largest run payload sent in one request: 16 MiB. Bigger runs go out in parts with the same run id.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
 /// Options as the user gives them; every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct TccOptions {
@@ -28,6 +31,7 @@ pub struct TccOptions {
   pub pipeline: PipelineOptions,
   pub redact: Vec<String>,
   pub capture_content: Option<bool>,
+  pub max_request_bytes: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -43,6 +47,8 @@ pub struct TccConfig {
   pub redact: crate::redact::Redactor,
   /// `false` removes inputs, outputs and instructions from every span before it is buffered.
   pub capture_content: bool,
+  /// Largest request body; larger runs are sent in parts.
+  pub max_request_bytes: usize,
 }
 
 impl std::fmt::Debug for TccConfig {
@@ -108,6 +114,9 @@ impl TccOptions {
       pipeline: self.pipeline.resolve(),
       redact: crate::redact::Redactor::new(&self.redact),
       capture_content: self.capture_content.unwrap_or(true),
+      max_request_bytes: self
+        .max_request_bytes
+        .map_or(DEFAULT_MAX_REQUEST_BYTES, |n| (n as usize).max(1024)),
     })
   }
 }

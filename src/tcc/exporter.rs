@@ -44,6 +44,7 @@ pub struct Counters {
   pub retries: AtomicU64,
   pub bytes_sent: AtomicU64,
   pub panics: AtomicU64,
+  pub splits: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -67,6 +68,8 @@ pub struct TccStats {
   pub retries: u64,
   pub bytes_sent: u64,
   pub panics: u64,
+  /// Runs sent in parts because they were too large (413 or over `maxRequestBytes`).
+  pub splits: u64,
   pub pending: u64,
   pub queue_depth: u64,
   pub in_flight: u64,
@@ -82,6 +85,7 @@ struct Shared {
   in_flight: AtomicU64,
   buffered_traces: AtomicU64,
   full_warning: RateLimited,
+  max_request_bytes: usize,
 }
 
 /// A running TCC exporter. Cheap to call from the JavaScript thread; everything else happens on the runtime.
@@ -105,6 +109,7 @@ impl TccExporter {
       in_flight: AtomicU64::new(0),
       buffered_traces: AtomicU64::new(0),
       full_warning: RateLimited::new(Duration::from_secs(10)),
+      max_request_bytes: config.max_request_bytes,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let endpoint = config.endpoint.clone();
@@ -207,6 +212,7 @@ impl TccExporter {
       retries: get(&c.retries),
       bytes_sent: get(&c.bytes_sent),
       panics: get(&c.panics),
+      splits: get(&c.splits),
       pending: self.pending() as u64,
       queue_depth: self.shared.intake.depth().0 as u64,
       in_flight: get(&self.shared.in_flight),
@@ -387,45 +393,76 @@ async fn sleep_until(at: Option<Instant>) {
 async fn deliver(sender: &HttpSender, req: &HttpRequest, export: &TraceExport, log: &Logger, shared: &Shared) {
   let c = &shared.counters;
   let run = export.run_id_text();
-  let outcome = sender
-    .send(req, |n| {
-      c.retries.fetch_add(1, Ordering::Relaxed);
-      log.warn(format!(
-        "[TCC] Export of run {run} failed ({}); retry {} of {} in {} ms",
-        n.reason,
-        n.retry,
-        n.max_retries,
-        n.delay.as_millis()
-      ));
-    })
-    .await;
-  c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
-  let spans = export.span_count as u64;
-  match outcome {
-    Outcome::Delivered { .. } => {
-      c.runs_exported.fetch_add(1, Ordering::Relaxed);
-      c.spans_exported.fetch_add(spans, Ordering::Relaxed);
-      c.bytes_sent.fetch_add(req.body.len() as u64, Ordering::Relaxed);
-      log.debug(|| format!("[TCC] Successfully exported run {run}"));
+  // A run too large for the server (413, or over maxRequestBytes) goes out as several payloads of the same run.
+  let mut parts = vec![(req.body.clone(), export.span_count)];
+  while let Some((body, spans)) = parts.pop() {
+    if body.len() > shared.max_request_bytes
+      && let Some([a, b]) = split(&body)
+    {
+      c.splits.fetch_add(1, Ordering::Relaxed);
+      parts.extend([b, a]);
+      continue;
     }
-    Outcome::Rejected {
-      status,
-      status_text,
-      body,
-      ..
-    } => {
-      c.runs_failed.fetch_add(1, Ordering::Relaxed);
-      c.spans_failed.fetch_add(spans, Ordering::Relaxed);
-      c.failed_status.fetch_add(1, Ordering::Relaxed);
-      log.error_with(format!("[TCC] Failed to export: {status} {status_text}"), body);
-    }
-    Outcome::Failed { error, .. } => {
-      c.runs_failed.fetch_add(1, Ordering::Relaxed);
-      c.spans_failed.fetch_add(spans, Ordering::Relaxed);
-      c.failed_network.fetch_add(1, Ordering::Relaxed);
-      log.error_with("[TCC] Export error:", error);
+    let part = HttpRequest {
+      url: req.url.clone(),
+      headers: req.headers.clone(),
+      body: body.clone(),
+    };
+    let outcome = sender
+      .send(&part, |n| {
+        c.retries.fetch_add(1, Ordering::Relaxed);
+        log.warn(format!(
+          "[TCC] Export of run {run} failed ({}); retry {} of {} in {} ms",
+          n.reason,
+          n.retry,
+          n.max_retries,
+          n.delay.as_millis()
+        ));
+      })
+      .await;
+    c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
+    let spans = spans as u64;
+    match outcome {
+      Outcome::Delivered { .. } => {
+        c.runs_exported.fetch_add(1, Ordering::Relaxed);
+        c.spans_exported.fetch_add(spans, Ordering::Relaxed);
+        c.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+        log.debug(|| format!("[TCC] Successfully exported run {run}"));
+      }
+      Outcome::Rejected { status: 413, .. } if split(&body).is_some() => {
+        let [a, b] = split(&body).expect("checked above");
+        c.splits.fetch_add(1, Ordering::Relaxed);
+        log.warn(format!(
+          "[TCC] Run {run} was too large for the server (413); sending it in two parts"
+        ));
+        parts.extend([b, a]);
+      }
+      Outcome::Rejected {
+        status,
+        status_text,
+        body,
+        ..
+      } => {
+        c.runs_failed.fetch_add(1, Ordering::Relaxed);
+        c.spans_failed.fetch_add(spans, Ordering::Relaxed);
+        c.failed_status.fetch_add(1, Ordering::Relaxed);
+        log.error_with(format!("[TCC] Failed to export: {status} {status_text}"), body);
+      }
+      Outcome::Failed { error, .. } => {
+        c.runs_failed.fetch_add(1, Ordering::Relaxed);
+        c.spans_failed.fetch_add(spans, Ordering::Relaxed);
+        c.failed_network.fetch_add(1, Ordering::Relaxed);
+        log.error_with("[TCC] Export error:", error);
+      }
     }
   }
+}
+
+/// The two halves of a run payload, as bodies with their span counts.
+fn split(body: &Bytes) -> Option<[(Bytes, usize); 2]> {
+  let text = std::str::from_utf8(body).ok()?;
+  let [(a, na), (b, nb)] = super::span::split_payload(text)?;
+  Some([(Bytes::from(a), na), (Bytes::from(b), nb)])
 }
 
 #[cfg(test)]

@@ -256,3 +256,62 @@ mod tests {
     assert_eq!(display(None), "undefined");
   }
 }
+
+/// Splits a run payload in two: the same members (`runId`, `traceId`, `framework`, `metadata`), each half of the
+/// spans. `None` when there is fewer than two spans or the body is not a payload.
+pub fn split_payload(body: &str) -> Option<[(String, usize); 2]> {
+  let members = serde_json::from_str::<OrderedMembers>(body).ok()?;
+  let spans_at = members.0.iter().position(|(k, _)| k.get() == "\"spans\"")?;
+  let spans: Vec<&RawValue> = serde_json::from_str(members.0[spans_at].1.get()).ok()?;
+  if spans.len() < 2 {
+    return None;
+  }
+  let (a, b) = spans.split_at(spans.len() / 2);
+  let build = |part: &[&RawValue]| {
+    let mut out = String::with_capacity(body.len() / 2 + 256);
+    out.push('{');
+    for (i, (k, v)) in members.0.iter().enumerate() {
+      if i > 0 {
+        out.push(',');
+      }
+      out.push_str(k.get());
+      out.push(':');
+      if i == spans_at {
+        out.push('[');
+        for (j, s) in part.iter().enumerate() {
+          if j > 0 {
+            out.push(',');
+          }
+          out.push_str(s.get());
+        }
+        out.push(']');
+      } else {
+        out.push_str(v.get());
+      }
+    }
+    out.push('}');
+    (out, part.len())
+  };
+  Some([build(a), build(b)])
+}
+
+#[cfg(test)]
+mod split_tests {
+  use super::*;
+
+  #[test]
+  fn a_payload_splits_into_two_runs_with_the_same_members() {
+    let body = r#"{"runId":"r","traceId":"t","framework":"mastra","metadata":{"a":1},"spans":[{"id":"1"},{"id":"2"},{"id":"3"}]}"#;
+    let [(a, na), (b, nb)] = split_payload(body).unwrap();
+    assert_eq!(
+      a,
+      r#"{"runId":"r","traceId":"t","framework":"mastra","metadata":{"a":1},"spans":[{"id":"1"}]}"#
+    );
+    assert_eq!(
+      b,
+      r#"{"runId":"r","traceId":"t","framework":"mastra","metadata":{"a":1},"spans":[{"id":"2"},{"id":"3"}]}"#
+    );
+    assert_eq!((na, nb), (1, 2));
+    assert!(split_payload(r#"{"spans":[{"id":"1"}]}"#).is_none());
+  }
+}
