@@ -128,6 +128,7 @@ struct Shared {
   batched: AtomicU64,
   full_warning: RateLimited,
   failure_warning: RateLimited,
+  retry_warning: RateLimited,
 }
 
 /// A running OTel exporter.
@@ -150,6 +151,7 @@ impl OtelExporter {
       batched: AtomicU64::new(0),
       full_warning: RateLimited::new(Duration::from_secs(10)),
       failure_warning: RateLimited::new(Duration::from_secs(10)),
+      retry_warning: RateLimited::new(Duration::from_secs(10)),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let destination = settings.destination.clone();
@@ -682,13 +684,21 @@ impl Delivery {
 
   fn retry_line(&self, n: u64, r: RetryNotice) {
     self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
-    self.log.warn(format!(
-      "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms",
-      r.reason,
-      r.retry,
-      r.max_retries,
-      r.delay.as_millis()
-    ));
+    // One line per 10 s at most while a collector is down, with the count it stands for.
+    self.shared.retry_warning.hit(|times| {
+      let more = if times > 1 {
+        format!(" ({times} retries since the last report)")
+      } else {
+        String::new()
+      };
+      self.log.warn(format!(
+        "[OtelExporter] Export of {n} spans failed ({}); retry {} of {} in {} ms{more}",
+        r.reason,
+        r.retry,
+        r.max_retries,
+        r.delay.as_millis()
+      ))
+    });
   }
 }
 

@@ -85,6 +85,7 @@ struct Shared {
   in_flight: AtomicU64,
   buffered_traces: AtomicU64,
   full_warning: RateLimited,
+  retry_warning: RateLimited,
   max_request_bytes: usize,
 }
 
@@ -109,6 +110,7 @@ impl TccExporter {
       in_flight: AtomicU64::new(0),
       buffered_traces: AtomicU64::new(0),
       full_warning: RateLimited::new(Duration::from_secs(10)),
+      retry_warning: RateLimited::new(Duration::from_secs(10)),
       max_request_bytes: config.max_request_bytes,
     });
     let (tx, rx) = mpsc::unbounded_channel();
@@ -411,13 +413,21 @@ async fn deliver(sender: &HttpSender, req: &HttpRequest, export: &TraceExport, l
     let outcome = sender
       .send(&part, |n| {
         c.retries.fetch_add(1, Ordering::Relaxed);
-        log.warn(format!(
-          "[TCC] Export of run {run} failed ({}); retry {} of {} in {} ms",
-          n.reason,
-          n.retry,
-          n.max_retries,
-          n.delay.as_millis()
-        ));
+        // One line per 10 s at most while an endpoint is down, with the count it stands for.
+        shared.retry_warning.hit(|times| {
+          let more = if times > 1 {
+            format!(" ({times} retries since the last report)")
+          } else {
+            String::new()
+          };
+          log.warn(format!(
+            "[TCC] Export of run {run} failed ({}); retry {} of {} in {} ms{more}",
+            n.reason,
+            n.retry,
+            n.max_retries,
+            n.delay.as_millis()
+          ))
+        });
       })
       .await;
     c.requests.fetch_add(u64::from(outcome.attempts()), Ordering::Relaxed);
