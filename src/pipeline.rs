@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// The tracing event types Mastra emits, in both 1.x and 0.24.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -487,4 +487,42 @@ impl PipelineOptions {
         .map_or(d.flush_timeout, std::time::Duration::from_millis),
     }
   }
+}
+
+/// What happened to an item handed to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+  /// Queued; the exporter was idle before (the host should hold its event loop).
+  WasIdle,
+  /// Queued behind other work.
+  Behind,
+  /// Dropped: the queue is full.
+  Full,
+}
+
+/// The JavaScript-thread side of a worker's channel: admission against the intake bound, busy accounting, send.
+pub fn enqueue<M>(tx: &mpsc::UnboundedSender<M>, busy: &Busy, intake: &IntakeLimit, bytes: usize, msg: M) -> Queued {
+  if !intake.try_admit(bytes) {
+    return Queued::Full;
+  }
+  let was_idle = busy.enter();
+  if tx.send(msg).is_err() {
+    intake.release(bytes);
+    busy.leave();
+    return Queued::Behind;
+  }
+  if was_idle { Queued::WasIdle } else { Queued::Behind }
+}
+
+/// Asks the worker to flush and waits for it, at most `timeout`. Returns true when the deadline passed first.
+pub async fn request_flush<M>(
+  tx: &mpsc::UnboundedSender<M>,
+  make: impl FnOnce(oneshot::Sender<()>) -> M,
+  timeout: std::time::Duration,
+) -> bool {
+  let (done, rx) = oneshot::channel();
+  if tx.send(make(done)).is_err() {
+    return false;
+  }
+  tokio::time::timeout(timeout, rx).await.is_err()
 }

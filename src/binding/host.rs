@@ -309,3 +309,20 @@ pub fn on_before_exit(env: &Env, flush: ExitFlush) -> Result<()> {
   EXIT_FLUSHES.with(|c| c.borrow_mut().as_mut().expect("installed above").push(flush));
   Ok(())
 }
+
+/// The bound options both exporters share, from their JavaScript numbers.
+pub fn pipeline_options(
+  max_queue_size: Option<f64>,
+  max_queue_bytes: Option<f64>,
+  max_concurrent_exports: Option<u32>,
+  max_export_backlog_bytes: Option<f64>,
+  flush_timeout_ms: Option<f64>,
+) -> crate::pipeline::PipelineOptions {
+  crate::pipeline::PipelineOptions {
+    max_queue_size: count(max_queue_size),
+    max_queue_bytes: count(max_queue_bytes),
+    max_concurrent_exports,
+    max_export_backlog_bytes: count(max_export_backlog_bytes),
+    flush_timeout_ms: count(flush_timeout_ms),
+  }
+}

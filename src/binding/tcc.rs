@@ -90,13 +90,13 @@ impl From<JsTccOptions> for TccOptions {
         .filter(|n| n.is_finite() && *n >= 0.0)
         .map(|n| n as u64),
       trace_ttl_ms: js.trace_ttl_ms.map(u64::from),
-      pipeline: crate::pipeline::PipelineOptions {
-        max_queue_size: host::count(js.max_queue_size),
-        max_queue_bytes: host::count(js.max_queue_bytes),
-        max_concurrent_exports: js.max_concurrent_exports,
-        max_export_backlog_bytes: host::count(js.max_export_backlog_bytes),
-        flush_timeout_ms: host::count(js.flush_timeout_ms),
-      },
+      pipeline: host::pipeline_options(
+        js.max_queue_size,
+        js.max_queue_bytes,
+        js.max_concurrent_exports,
+        js.max_export_backlog_bytes,
+        js.flush_timeout_ms,
+      ),
       redact: js.redact.unwrap_or_default(),
       capture_content: js.capture_content,
       max_request_bytes: host::count(js.max_request_bytes),

@@ -16,7 +16,9 @@ use super::span::MastraSpan;
 use super::zipkin;
 use crate::env::ProcessEnv;
 use crate::log::Logger;
-use crate::pipeline::{Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, RateLimited};
+use crate::pipeline::{
+  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
+};
 use crate::runtime;
 use crate::transport::grpc::GrpcSender;
 use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy};
@@ -179,22 +181,21 @@ impl OtelExporter {
   pub fn push(&self, span_json: String, mode: Semconv) -> bool {
     let c = &self.shared.counters;
     c.spans_received.fetch_add(1, Ordering::Relaxed);
-    if !self.shared.intake.try_admit(span_json.len()) {
-      c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-      self.shared.full_warning.hit(|n| {
-        self.log.warn(format!(
-          "[OtelExporter] The export queue is full; dropped {n} span(s). Raise maxQueueSize / maxQueueBytes."
-        ))
-      });
-      return false;
-    }
-    let was_idle = self.shared.busy.enter();
     let bytes = span_json.len();
-    if self.tx.send(Msg::Span(span_json, mode)).is_err() {
-      self.shared.intake.release(bytes);
-      self.shared.busy.leave();
+    let sh = &self.shared;
+    match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Span(span_json, mode)) {
+      Queued::WasIdle => true,
+      Queued::Behind => false,
+      Queued::Full => {
+        c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+        self.shared.full_warning.hit(|n| {
+          self.log.warn(format!(
+            "[OtelExporter] The export queue is full; dropped {n} span(s). Raise maxQueueSize / maxQueueBytes."
+          ))
+        });
+        false
+      }
     }
-    was_idle
   }
 
   /// The service name from Mastra's config and the installed `@mastra/core` version.
@@ -210,13 +211,7 @@ impl OtelExporter {
   /// `flushTimeoutMs`). Reports what happened meanwhile, in spans.
   pub async fn flush(&self, timeout: Option<Duration>) -> FlushReport {
     let before = self.stats();
-    let (tx, rx) = oneshot::channel();
-    let mut timed_out = false;
-    if self.tx.send(Msg::Flush(tx)).is_ok() {
-      timed_out = tokio::time::timeout(timeout.unwrap_or(self.flush_timeout), rx)
-        .await
-        .is_err();
-    }
+    let timed_out = request_flush(&self.tx, Msg::Flush, timeout.unwrap_or(self.flush_timeout)).await;
     let after = self.stats();
     let dropped = |s: &OtelStats| s.dropped_queue_full + s.dropped_backlog_full + s.spans_invalid;
     FlushReport {

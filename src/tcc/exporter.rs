@@ -10,7 +10,9 @@
 use super::buffer::{BufferCounters, EventKind, TraceBuffer, TraceExport};
 use super::config::TccConfig;
 use crate::log::Logger;
-use crate::pipeline::{Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, RateLimited};
+use crate::pipeline::{
+  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
+};
 use crate::runtime;
 use crate::transport::{HttpRequest, HttpSender, Outcome};
 use bytes::Bytes;
@@ -139,23 +141,22 @@ impl TccExporter {
   pub fn push(&self, kind: EventKind, span_json: String) -> bool {
     let c = &self.shared.counters;
     c.events.fetch_add(1, Ordering::Relaxed);
-    if !self.shared.intake.try_admit(span_json.len()) {
-      c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-      self.shared.full_warning.hit(|n| {
-        self.log.warn(format!(
-          "[TCC] The export queue is full; dropped {n} event(s). Raise maxQueueSize / maxQueueBytes, or check why \
-           the worker is not keeping up."
-        ))
-      });
-      return false;
-    }
-    let was_idle = self.shared.busy.enter();
     let bytes = span_json.len();
-    if self.tx.send(Msg::Event(kind, span_json)).is_err() {
-      self.shared.intake.release(bytes);
-      self.shared.busy.leave();
+    let sh = &self.shared;
+    match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Event(kind, span_json)) {
+      Queued::WasIdle => true,
+      Queued::Behind => false,
+      Queued::Full => {
+        c.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+        self.shared.full_warning.hit(|n| {
+          self.log.warn(format!(
+            "[TCC] The export queue is full; dropped {n} event(s). Raise maxQueueSize / maxQueueBytes, or check why \
+           the worker is not keeping up."
+          ))
+        });
+        false
+      }
     }
-    was_idle
   }
 
   /// Counts an event the binding could not read (not an object, unknown type, unserialisable span).
@@ -167,13 +168,7 @@ impl TccExporter {
   /// up), or until `timeout` (default `flushTimeoutMs`) passes. Reports what happened meanwhile, in spans.
   pub async fn flush(&self, timeout: Option<Duration>) -> FlushReport {
     let before = self.stats();
-    let (tx, rx) = oneshot::channel();
-    let mut timed_out = false;
-    if self.tx.send(Msg::Flush(tx)).is_ok() {
-      timed_out = tokio::time::timeout(timeout.unwrap_or(self.flush_timeout), rx)
-        .await
-        .is_err();
-    }
+    let timed_out = request_flush(&self.tx, Msg::Flush, timeout.unwrap_or(self.flush_timeout)).await;
     let after = self.stats();
     FlushReport {
       delivered: after.spans_exported - before.spans_exported,
