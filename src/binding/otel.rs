@@ -291,7 +291,7 @@ impl JsOtelExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.handle(env, event, Semconv::Mastra);
+    self.guarded(env, event, Semconv::Mastra);
     host::resolved(env)
   }
 
@@ -301,7 +301,7 @@ impl JsOtelExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.handle(env, event, Semconv::Legacy);
+    self.guarded(env, event, Semconv::Legacy);
     host::resolved(env)
   }
 
@@ -355,6 +355,16 @@ impl JsOtelExporter {
 }
 
 impl JsOtelExporter {
+  /// A panic never unwinds into Node: it is contained here and counted.
+  fn guarded(&self, env: &Env, event: Unknown<'_>, mode: Semconv) {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(env, event, mode)));
+    if caught.is_err()
+      && let Some(inner) = &self.inner
+    {
+      inner.count_panic();
+    }
+  }
+
   fn handle(&self, env: &Env, event: Unknown<'_>, mode: Semconv) {
     let Some(inner) = &self.inner else { return };
     match host::read_event(env, event, |k| k == EventKind::Ended) {

@@ -246,7 +246,7 @@ impl JsTccMastraExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.handle(env, event);
+    self.guarded(env, event);
     host::resolved(env)
   }
 
@@ -256,7 +256,7 @@ impl JsTccMastraExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.handle(env, event);
+    self.guarded(env, event);
     host::resolved(env)
   }
 
@@ -313,6 +313,13 @@ impl JsTccMastraExporter {
 }
 
 impl JsTccMastraExporter {
+  /// A panic never unwinds into Node: it is contained here and counted.
+  fn guarded(&self, env: &Env, event: Unknown<'_>) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(env, event))).is_err() {
+      self.inner.count_panic();
+    }
+  }
+
   fn handle(&self, env: &Env, event: Unknown<'_>) {
     match host::read_event(env, event, |_| true) {
       Ok(Some((kind, json))) => {

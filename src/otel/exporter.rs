@@ -203,6 +203,14 @@ impl OtelExporter {
     let _ = self.tx.send(Msg::Init(service_name, mastra_version));
   }
 
+  /// Counts an internal error contained at the JavaScript boundary, and says so once per occurrence.
+  pub fn count_panic(&self) {
+    self.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
+    self
+      .log
+      .error("[OtelExporter] Internal error while reading an event; the event was dropped and the exporter carries on");
+  }
+
   pub fn count_invalid(&self) {
     self.shared.counters.spans_invalid.fetch_add(1, Ordering::Relaxed);
   }

@@ -116,13 +116,13 @@ impl GrpcSender {
               attempts,
             }
           };
-          (classify_grpc(code), last, reason)
+          let decision = match (classify_grpc(code), retry_delay(status.details())) {
+            (Decision::GiveUp, _) => Decision::GiveUp,
+            (_, Some(delay)) => Decision::RetryAfter(delay),
+            (d, None) => d,
+          };
+          (decision, last, reason)
         }
-      };
-      let decision = if decision == Decision::GiveUp {
-        Decision::GiveUp
-      } else {
-        Decision::Retry
       };
       let Some(delay) = self
         .policy
@@ -138,5 +138,93 @@ impl GrpcSender {
       });
       tokio::time::sleep(delay).await;
     }
+  }
+}
+
+/// `google.rpc.Status`, as carried in `grpc-status-details-bin` (only the fields needed here).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+  #[prost(int32, tag = "1")]
+  code: i32,
+  #[prost(string, tag = "2")]
+  message: String,
+  #[prost(message, repeated, tag = "3")]
+  details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Any {
+  #[prost(string, tag = "1")]
+  type_url: String,
+  #[prost(bytes = "vec", tag = "2")]
+  value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+  #[prost(message, optional, tag = "1")]
+  retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+  #[prost(int64, tag = "1")]
+  seconds: i64,
+  #[prost(int32, tag = "2")]
+  nanos: i32,
+}
+
+const RETRY_INFO: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// The server's `RetryInfo.retry_delay`, when the status details carry one (OTLP/gRPC throttling).
+pub fn retry_delay(details: &[u8]) -> Option<Duration> {
+  let status = RpcStatus::decode(details).ok()?;
+  let info = status.details.iter().find(|a| a.type_url == RETRY_INFO)?;
+  let d = RetryInfo::decode(info.value.as_slice()).ok()?.retry_delay?;
+  (d.seconds >= 0 && d.nanos >= 0).then(|| Duration::new(d.seconds as u64, d.nanos as u32))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn retry_info_in_the_status_details_is_read() {
+    let info = RetryInfo {
+      retry_delay: Some(ProtoDuration {
+        seconds: 2,
+        nanos: 500_000_000,
+      }),
+    };
+    let status = RpcStatus {
+      code: 8,
+      message: "slow down".into(),
+      details: vec![
+        Any {
+          type_url: "type.googleapis.com/google.rpc.DebugInfo".into(),
+          value: vec![1, 2],
+        },
+        Any {
+          type_url: RETRY_INFO.into(),
+          value: info.encode_to_vec(),
+        },
+      ],
+    };
+    assert_eq!(retry_delay(&status.encode_to_vec()), Some(Duration::from_millis(2500)));
+    assert_eq!(
+      retry_delay(
+        &RpcStatus {
+          code: 14,
+          message: String::new(),
+          details: vec![]
+        }
+        .encode_to_vec()
+      ),
+      None
+    );
+    assert_eq!(retry_delay(b"\xff\xff"), None);
   }
 }
