@@ -41,9 +41,9 @@ export declare class OtelExporter {
    * Sends every queued span and resolves once all requests started so far are delivered or have definitively
    * failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
    */
-  flush(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  flush(timeoutMs?: number | undefined | null): Promise<any>
   /** Flushes. Harmless to call twice; the exporter stays usable. */
-  shutdown(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  shutdown(timeoutMs?: number | undefined | null): Promise<any>
   /** Counters since construction. */
   stats(): OtelExporterStats
   /** Mastra hands exporters its logger; this exporter prints to the console. */
@@ -85,12 +85,12 @@ export declare class TCCMastraExporter {
    * Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
    * has been delivered or given up, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
    */
-  flush(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  flush(timeoutMs?: number | undefined | null): Promise<any>
   /**
    * Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. Harmless to call twice; the
    * exporter stays usable.
    */
-  shutdown(timeoutMs?: number | undefined | null): Promise<FlushResult>
+  shutdown(timeoutMs?: number | undefined | null): Promise<any>
   /** Counters since construction. */
   stats(): TCCMastraExporterStats
   /** Mastra hands exporters its logger; this exporter prints to the console like the reference, so it is ignored. */

@@ -307,7 +307,9 @@ impl JsOtelExporter {
 
   /// Sends every queued span and resolves once all requests started so far are delivered or have definitively
   /// failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
-  #[napi]
+  // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
+  // `FlushResult`.
+  #[napi(ts_return_type = "Promise<any>")]
   pub async fn flush(&self, timeout_ms: Option<f64>) -> JsFlushReport {
     match &self.inner {
       Some(inner) => inner.flush(host::millis(timeout_ms)).await.into(),
@@ -316,7 +318,9 @@ impl JsOtelExporter {
   }
 
   /// Flushes. Harmless to call twice; the exporter stays usable.
-  #[napi]
+  // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
+  // `FlushResult`.
+  #[napi(ts_return_type = "Promise<any>")]
   pub async fn shutdown(&self, timeout_ms: Option<f64>) -> JsFlushReport {
     self.flush(timeout_ms).await
   }

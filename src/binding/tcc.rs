@@ -262,14 +262,18 @@ impl JsTccMastraExporter {
 
   /// Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
   /// has been delivered or given up, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
-  #[napi]
+  // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
+  // `FlushResult`.
+  #[napi(ts_return_type = "Promise<any>")]
   pub async fn flush(&self, timeout_ms: Option<f64>) -> JsFlushReport {
     self.inner.flush(host::millis(timeout_ms)).await.into()
   }
 
   /// Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. Harmless to call twice; the
   /// exporter stays usable.
-  #[napi]
+  // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
+  // `FlushResult`.
+  #[napi(ts_return_type = "Promise<any>")]
   pub async fn shutdown(&self, timeout_ms: Option<f64>) -> JsFlushReport {
     self.inner.flush(host::millis(timeout_ms)).await.into()
   }
