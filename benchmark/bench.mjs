@@ -1,0 +1,105 @@
+// Side-by-side benchmark of the exporters against the JavaScript references, each subject in a fresh process,
+// alternating, several rounds; a receiver in its own process counts what was delivered.
+//
+// Run: npm run bench   (BENCH_SPANS=100000 BENCH_ROUNDS=3 by default; uses Node 22 and the references installed
+// in e2e/mastra-1x). Writes benchmark/results/bench.json and benchmark/results/bench.svg.
+import { fork } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const spans = Number(process.env.BENCH_SPANS ?? 100000)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const subjects = (process.env.BENCH_SUBJECTS ?? 'noop,floor,otel-js-json,otel-js-proto,otel-native-json,otel-native-proto,tcc-js,tcc-native').split(',')
+const node = process.execPath
+
+function child(file, args) {
+  return fork(path.join(here, file), args, { execPath: node, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+}
+const once = (p, ev) => new Promise((r) => p.once(ev, r))
+
+async function runOne(name) {
+  const receiver = child('receiver.mjs', [])
+  const { port } = await once(receiver, 'message')
+  const subject = child('subject.mjs', [name, String(spans), String(port)])
+  const r = await once(subject, 'message')
+  // Wall time until the receiver has every span (or 60 s pass).
+  let got = { spans: 0, bytes: 0, requests: 0 }
+  const deadline = Date.now() + 60000
+  let deliveredAt = Date.now()
+  for (;;) {
+    receiver.send('stats')
+    got = await once(receiver, 'message')
+    deliveredAt = Date.now()
+    if (got.spans >= r.spans || name === 'noop' || name === 'floor' || Date.now() > deadline) break
+    await new Promise((res) => setTimeout(res, 20))
+  }
+  receiver.kill()
+  await once(subject, 'exit')
+  return {
+    ...r,
+    delivered: got.spans,
+    bytes: got.bytes,
+    requests: got.requests,
+    wallMs: (name === 'noop' || name === 'floor' ? r.replayEnd : deliveredAt) - r.wallStart,
+  }
+}
+
+const all = Object.fromEntries(subjects.map((s) => [s, []]))
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 ? [...subjects].reverse() : subjects
+  for (const s of order) {
+    const r = await runOne(s)
+    all[s].push(r)
+        console.log(`round ${round + 1} ${s.padEnd(18)} ${((r.eluActiveMs * 1000) / r.spans).toFixed(2)} µs/span active, ${r.delivered}/${r.spans} delivered, ${r.wallMs} ms`)
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+// Event-loop active time covers all JavaScript work on the main thread (synchronous calls and the microtasks the
+// references defer their mapping to); Node 22 has no process.threadCpuUsage.
+const base = all.noop ? median(all.noop.map((r) => r.eluActiveMs)) : 0
+const baseCall = all.noop ? median(all.noop.map((r) => r.callMs)) : 0
+const baseRss = all.noop ? median(all.noop.map((r) => r.peakRss)) : 0
+const table = subjects.map((s) => {
+  const rs = all[s]
+  return {
+    subject: s,
+        jsUsPerSpan: Math.max(0, (median(rs.map((r) => r.eluActiveMs)) - base) * 1000) / spans,
+    syncCallUsPerSpan: Math.max(0, (median(rs.map((r) => r.callMs)) - baseCall) * 1000) / spans,
+    wallMs: median(rs.map((r) => r.wallMs)),
+    peakRssOverNoopMiB: (median(rs.map((r) => r.peakRss)) - baseRss) / 1048576,
+    bytesPerSpan: median(rs.map((r) => r.bytes)) / spans,
+    delivered: median(rs.map((r) => r.delivered)),
+    sent: rs[0].spans,
+    importMs: median(rs.map((r) => r.importMs)),
+  }
+})
+const by = Object.fromEntries(table.map((t) => [t.subject, t]))
+const ratio = (a, b) => (by[a] && by[b] && by[b].jsUsPerSpan ? (by[a].jsUsPerSpan / by[b].jsUsPerSpan).toFixed(2) + 'x' : 'n/a')
+console.log(`\n${spans} spans, ${rounds} rounds, medians; jsUsPerSpan = event-loop active time per span minus the no-op baseline\n`)
+console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1) })))
+console.log(`OtelExporter (proto) vs floor: ${ratio('otel-native-proto', 'floor')}, vs @mastra/otel-exporter (proto): ${ratio('otel-native-proto', 'otel-js-proto')}`)
+console.log(`TCCMastraExporter vs floor: ${ratio('tcc-native', 'floor')}, vs the JS TCC reference: ${ratio('tcc-native', 'tcc-js')}`)
+
+fs.mkdirSync(path.join(here, 'results'), { recursive: true })
+fs.writeFileSync(path.join(here, 'results', 'bench.json'), JSON.stringify({ spans, rounds, table, raw: all }, null, 2))
+// A bar chart of JS-thread µs per span and wall time per subject.
+const w = 760
+const rowH = 26
+const maxUs = Math.max(...table.map((t) => t.jsUsPerSpan), 1)
+const maxWall = Math.max(...table.map((t) => t.wallMs), 1)
+const rows = table
+  .map((t, i) => {
+    const y = 40 + i * rowH
+    const a = (t.jsUsPerSpan / maxUs) * 250
+    const b = (t.wallMs / maxWall) * 250
+    return `<text x="5" y="${y + 14}" font-size="12">${t.subject}</text>` +
+      `<rect x="160" y="${y}" width="${a}" height="10" fill="#3b82f6"/><text x="${165 + a}" y="${y + 9}" font-size="10">${t.jsUsPerSpan.toFixed(1)} µs</text>` +
+      `<rect x="480" y="${y}" width="${b}" height="10" fill="#f59e0b"/><text x="${485 + b}" y="${y + 9}" font-size="10">${t.wallMs} ms</text>`
+  })
+  .join('')
+const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${60 + table.length * rowH}" font-family="sans-serif">` +
+  `<text x="160" y="25" font-size="13">JS-thread time per span</text><text x="480" y="25" font-size="13">wall time until delivered (${spans} spans)</text>${rows}</svg>`
+fs.writeFileSync(path.join(here, 'results', 'bench.svg'), svg)

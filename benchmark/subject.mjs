@@ -1,0 +1,141 @@
+// One benchmark subject in a fresh process: replays captured Mastra 1.x traces (fresh ids each time) through an
+// exporter the way Mastra's bus calls it (synchronously, never awaiting, yielding to the event loop between traces),
+// then flushes. Reports JS-thread time in the exporter calls, event-loop utilisation, peak RSS and import time.
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freshEvents } from '../__test__/support/replay.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const [name, spansWanted, port] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
+const endpoint = `http://127.0.0.1:${port}`
+const files = ['a-generate.jsonl', 'b-tool-call.jsonl', 'c-stream.jsonl', 'd-workflow.jsonl', 'f-tool-error.jsonl']
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
+
+// Nested Dates as Mastra hands them over (the reference calls completionStartTime.toISOString()).
+function revive(events) {
+  for (const { exportedSpan: s } of events) {
+    for (const k of ['completionStartTime', 'untilDate']) {
+      if (typeof s.attributes?.[k] === 'string' && ISO.test(s.attributes[k])) s.attributes[k] = new Date(s.attributes[k])
+    }
+  }
+  return events
+}
+
+// Build the workload before anything is timed.
+const traces = []
+let ended = 0
+while (ended < spansWanted) {
+  const events = revive(freshEvents('mastra-1.x', files[traces.length % files.length]))
+  ended += events.filter((e) => e.type === 'span_ended').length
+  traces.push(events)
+}
+
+/** The TCC reference algorithm (spec/tcc-exporter.md sections 6-10), in JavaScript: buffer per trace, fetch on root end. */
+class TccReference {
+  name = 'tcc-reference'
+  traces = new Map()
+  runIds = new Map()
+  metadata = new Map()
+  inflight = new Set()
+  exportTracingEvent(event) {
+    const span = event.exportedSpan
+    const id = span.traceId
+    if (event.type === 'span_started') {
+      if (!this.traces.has(id)) this.traces.set(id, [])
+      if (span.isRootSpan && !this.runIds.has(id)) {
+        this.runIds.set(id, span.metadata?.['tcc.runId'] || crypto.randomUUID())
+        if (span.metadata) this.metadata.set(id, { ...span.metadata })
+      }
+      this.traces.get(id).push(span)
+      return Promise.resolve()
+    }
+    const buf = this.traces.get(id)
+    const i = buf ? buf.findIndex((s) => s.id === span.id) : -1
+    if (i >= 0) buf[i] = span
+    if (event.type === 'span_ended' && span.isRootSpan) return this.export(id)
+    return Promise.resolve()
+  }
+  export(id) {
+    const spans = this.traces.get(id)
+    const runId = this.runIds.get(id)
+    const metadata = this.metadata.get(id) ?? {}
+    this.traces.delete(id)
+    this.runIds.delete(id)
+    this.metadata.delete(id)
+    if (!spans?.length) return Promise.resolve()
+    const body = JSON.stringify({ runId, traceId: id, framework: 'mastra', metadata, spans: spans.map((s) => ({ ...s, runId })) })
+    const p = fetch(`${endpoint}/v1/mastra`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer k' }, body })
+      .then((r) => r.text())
+      .catch(() => {})
+    this.inflight.add(p)
+    p.finally(() => this.inflight.delete(p))
+    return p
+  }
+  async flush() {
+    for (const id of Array.from(this.traces.keys())) this.export(id)
+    await Promise.all(this.inflight)
+  }
+}
+
+const t0 = performance.now()
+let exporter
+switch (name) {
+  case 'noop':
+    exporter = { exportTracingEvent() {}, async flush() {} }
+    break
+  case 'floor':
+    exporter = { exportTracingEvent: (e) => { if (e.type === 'span_ended') JSON.stringify(e.exportedSpan) }, async flush() {} }
+    break
+  case 'otel-js-json':
+  case 'otel-js-proto': {
+    const { OtelExporter } = createRequire(path.join(here, '../e2e/mastra-1x/package.json'))('@mastra/otel-exporter')
+    const protocol = name.endsWith('json') ? 'http/json' : 'http/protobuf'
+    exporter = new OtelExporter({ provider: { custom: { endpoint, protocol } } })
+    exporter.init({ config: { serviceName: 'bench' } })
+    break
+  }
+  case 'otel-native-json':
+  case 'otel-native-proto': {
+    const { OtelExporter } = createRequire(import.meta.url)('../index.js')
+    const protocol = name.endsWith('json') ? 'http/json' : 'http/protobuf'
+    exporter = new OtelExporter({ provider: { custom: { endpoint, protocol } } })
+    exporter.init({ config: { serviceName: 'bench' } })
+    break
+  }
+  case 'tcc-js':
+    exporter = new TccReference()
+    break
+  case 'tcc-native': {
+    const { TCCMastraExporter } = createRequire(import.meta.url)('../index.js')
+    exporter = new TCCMastraExporter({ apiKey: 'k', endpoint: `${endpoint}/v1/mastra` })
+    break
+  }
+  default:
+    throw new Error(`unknown subject ${name}`)
+}
+const importMs = performance.now() - t0
+
+let peakRss = process.memoryUsage().rss
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20)
+const elu0 = performance.eventLoopUtilization()
+const wall0 = Date.now()
+let callMs = 0
+for (const events of traces) {
+  for (const e of events) {
+    const s = performance.now()
+    const r = exporter.exportTracingEvent(e)
+    callMs += performance.now() - s
+    r?.catch?.(() => {})
+  }
+  await new Promise((r) => setImmediate(r))
+}
+const replayEnd = Date.now()
+const elu = performance.eventLoopUtilization(elu0)
+await exporter.flush().catch((e) => console.error(`[bench] ${name} flush failed: ${e.message}`))
+const flushEnd = Date.now()
+clearInterval(sampler)
+peakRss = Math.max(peakRss, process.memoryUsage().rss)
+process.send({ name, spans: ended, importMs, callMs, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
+setTimeout(() => process.exit(0), 50)
