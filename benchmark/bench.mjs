@@ -22,21 +22,25 @@ const once = (p, ev) => new Promise((r) => p.once(ev, r))
 async function runOne(name) {
   const receiver = child('receiver.mjs', [])
   const { port } = await once(receiver, 'message')
-  const subject = child('subject.mjs', [name, String(spans), String(port)])
+    const subject = child('subject.mjs', [name, String(spans), String(port)])
+  const exited = once(subject, 'exit')
   const r = await once(subject, 'message')
   // Wall time until the receiver has every span (or 60 s pass).
+    // A subject that drops spans never reaches the total: stop when nothing new arrived for 2 s.
   let got = { spans: 0, bytes: 0, requests: 0 }
   const deadline = Date.now() + 60000
   let deliveredAt = Date.now()
   for (;;) {
     receiver.send('stats')
-    got = await once(receiver, 'message')
-    deliveredAt = Date.now()
+    const now = await once(receiver, 'message')
+    if (now.spans !== got.spans) deliveredAt = Date.now()
+    got = now
     if (got.spans >= r.spans || name === 'noop' || name === 'floor' || Date.now() > deadline) break
+    if (Date.now() - deliveredAt > 2000) break
     await new Promise((res) => setTimeout(res, 20))
   }
   receiver.kill()
-  await once(subject, 'exit')
+  await exited
   return {
     ...r,
     delivered: got.spans,

@@ -33,7 +33,12 @@ type NoticeFn = ThreadsafeFunction<Notice, (), NoticeArgs, Status, false, true>;
 pub struct Host {
   notice: OnceLock<Mutex<NoticeFn>>,
   busy: OnceLock<Weak<Busy>>,
+  /// A delayed idle check is scheduled.
+  idle_check: std::sync::atomic::AtomicBool,
 }
+
+/// How long an exporter must stay idle before the event loop is released.
+const IDLE_RELEASE_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Host {
   /// Creates the host, the busy counter it watches, and the log sink that prints through it.
@@ -41,12 +46,28 @@ impl Host {
     let host = Arc::new(Host {
       notice: OnceLock::new(),
       busy: OnceLock::new(),
+      idle_check: Default::default(),
     });
     let weak = Arc::downgrade(&host);
+    // Release the event loop only after the exporter has stayed idle for a moment: a busy agent makes the exporter go
+    // idle between almost every event, and a ref/unref round trip through the JavaScript thread each time would cost
+    // more than the events themselves.
     let busy = Arc::new(Busy::new(Arc::new(move || {
-      if let Some(h) = weak.upgrade() {
-        h.send(Notice::Idle);
+      let Some(h) = weak.upgrade() else { return };
+      if h.idle_check.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
       }
+      let weak = Arc::downgrade(&h);
+      crate::runtime::handle().spawn(async move {
+        tokio::time::sleep(IDLE_RELEASE_DELAY).await;
+        if let Some(h) = weak.upgrade() {
+          h.idle_check.store(false, std::sync::atomic::Ordering::Release);
+          let idle = h.busy.get().and_then(Weak::upgrade).is_none_or(|b| b.get() == 0);
+          if idle {
+            h.send(Notice::Idle);
+          }
+        }
+      });
     })));
     let _ = host.busy.set(Arc::downgrade(&busy));
 
