@@ -71,6 +71,21 @@ impl Attrs {
     self.set(key, AttrValue::StrArray(values));
   }
 
+  /// The numeric model parameters (temperature, max tokens, top-p/k, penalties), the same keys in every mode.
+  pub fn request_numbers(&mut self, params: &serde_json::Map<String, Value>) {
+    use super::semconv::*;
+    for (key, field) in [
+      (GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+      (GEN_AI_REQUEST_MAX_TOKENS, "maxOutputTokens"),
+      (GEN_AI_REQUEST_TOP_P, "topP"),
+      (GEN_AI_REQUEST_TOP_K, "topK"),
+      (GEN_AI_REQUEST_PRESENCE_PENALTY, "presencePenalty"),
+      (GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequencyPenalty"),
+    ] {
+      self.num(key, params.get(field));
+    }
+  }
+
   pub fn get(&self, key: &str) -> Option<&AttrValue> {
     self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
   }

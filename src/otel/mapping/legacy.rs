@@ -91,12 +91,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
       );
     }
     if let Some(Value::Object(p)) = span.attr("parameters") {
-      a.num(GEN_AI_REQUEST_TEMPERATURE, p.get("temperature"));
-      a.num(GEN_AI_REQUEST_MAX_TOKENS, p.get("maxOutputTokens"));
-      a.num(GEN_AI_REQUEST_TOP_P, p.get("topP"));
-      a.num(GEN_AI_REQUEST_TOP_K, p.get("topK"));
-      a.num(GEN_AI_REQUEST_PRESENCE_PENALTY, p.get("presencePenalty"));
-      a.num(GEN_AI_REQUEST_FREQUENCY_PENALTY, p.get("frequencyPenalty"));
+      a.request_numbers(p);
       a.text(GEN_AI_REQUEST_STOP_SEQUENCES, p.get("stopSequences"));
     }
     a.text(GEN_AI_RESPONSE_FINISH_REASONS, span.attr("finishReason"));

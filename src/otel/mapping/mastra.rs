@@ -159,12 +159,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
     a.str(GEN_AI_PROVIDER_NAME, &normalized);
   }
   if let Some(Value::Object(params)) = span.attr("parameters") {
-    a.num(GEN_AI_REQUEST_TEMPERATURE, params.get("temperature"));
-    a.num(GEN_AI_REQUEST_MAX_TOKENS, params.get("maxOutputTokens"));
-    a.num(GEN_AI_REQUEST_TOP_P, params.get("topP"));
-    a.num(GEN_AI_REQUEST_TOP_K, params.get("topK"));
-    a.num(GEN_AI_REQUEST_PRESENCE_PENALTY, params.get("presencePenalty"));
-    a.num(GEN_AI_REQUEST_FREQUENCY_PENALTY, params.get("frequencyPenalty"));
+    a.request_numbers(params);
     if let Some(Value::Array(stops)) = params.get("stopSequences") {
       if latest {
         a.str_array(
