@@ -39,11 +39,13 @@ test('bad events are counted and logged, never thrown, and do not harm the run',
   assert.equal(byId.get.input, '[Unreadable]')
   assert.equal(byId.tj, undefined, 'a span whose toJSON throws has no readable form')
   const s = e.stats()
-  assert.equal(s.invalidEvents, bad.length + 2, 'the bad events plus the two events of the span with a throwing toJSON')
+  // A span's start is held as a reference and serialised only if it is still open when it must be sent, so the span
+  // with a throwing toJSON is read once, at its end.
+  assert.equal(s.invalidEvents, bad.length + 1, 'the bad events plus the end of the span with a throwing toJSON')
   const warned = lines.filter((l) => l.text.startsWith('[TCC] Ignored a tracing event:'))
   assert.equal(warned.length, bad.length)
   const dropped = lines.filter((l) => l.text.startsWith('[TCC] Dropped a malformed span event:'))
-  assert.equal(dropped.length, 2)
+  assert.equal(dropped.length, 1)
   assert.ok([...warned, ...dropped].every((l) => l.level === 'error'))
 })
 

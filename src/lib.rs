@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod runtime;
 pub mod tcc;
+pub mod text;
 pub mod transport;
 
 #[cfg(test)]

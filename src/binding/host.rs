@@ -1,8 +1,10 @@
 //! What a native exporter needs from the JavaScript host: a console to print to, an event loop to hold while work is
 //! pending, and `JSON.stringify`.
 
+use super::fast::{self, Key};
 use crate::log::{Level, LogSink};
 use crate::pipeline::{Busy, EventKind};
+use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use parking_lot::Mutex;
@@ -24,6 +26,8 @@ enum Notice {
   Log(Level, String, Option<String>),
   /// The exporter went idle: release the event loop if it still is.
   Idle,
+  /// Work that must happen on the JavaScript thread.
+  Run(Box<dyn FnOnce(&Env) + Send>),
 }
 
 type NoticeArgs = FnArgs<(&'static str, String, Option<String>)>;
@@ -85,6 +89,10 @@ impl Host {
             }
             FnArgs::from(("idle", String::new(), None))
           }
+          Notice::Run(f) => {
+            f(&ctx.env);
+            FnArgs::from(("idle", String::new(), None))
+          }
         })
       })?;
     let _ = host.notice.set(Mutex::new(notice));
@@ -102,6 +110,11 @@ impl Host {
     if let Some(f) = self.notice.get() {
       f.lock().call(notice, ThreadsafeFunctionCallMode::NonBlocking);
     }
+  }
+
+  /// Runs `f` on the JavaScript thread soon, without holding the event loop for it.
+  pub fn run_on_js(&self, f: Box<dyn FnOnce(&Env) + Send>) {
+    self.send(Notice::Run(f));
   }
 
   /// Keeps the event loop alive until the exporter is idle again. Called on the JavaScript thread.
@@ -182,36 +195,52 @@ pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
   })
 }
 
-/// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use: those cost a
-/// property read and a string comparison, and the span is not serialised.
-pub fn read_event(
-  env: &Env,
-  event: Unknown<'_>,
-  wanted: impl Fn(EventKind) -> bool,
-) -> std::result::Result<Option<(EventKind, String)>, String> {
-  if event.get_type().map_err(|e| e.reason)? != ValueType::Object {
+/// The event's kind and its `exportedSpan` object, unread.
+pub fn read_kind(env: &Env, event: Unknown<'_>) -> std::result::Result<(EventKind, napi::sys::napi_value), String> {
+  let raw_env = env.raw();
+  let event = event.raw();
+  if fast::type_of(raw_env, event)? != napi::sys::ValueType::napi_object {
     return Err("the event is not an object".into());
   }
-  let event: Object = unsafe { event.cast() }.map_err(|e| e.reason)?;
-  let kind: Unknown = event.get_named_property("type").map_err(|e| e.reason)?;
-  let kind = match kind.get_type() {
-    Ok(ValueType::String) => unsafe { kind.cast::<String>() }.map_err(|e| e.reason)?,
-    _ => return Err("the event has no string `type`".into()),
+  let kind = fast::get(raw_env, event, Key::Type)?;
+  let Some(kind) = fast::short_string(raw_env, kind) else {
+    return Err("the event has no string `type`".into());
   };
   let Some(kind) = EventKind::parse(&kind) else {
     return Err(format!("unknown event type {kind:?}"));
   };
+  let span = fast::get(raw_env, event, Key::ExportedSpan)?;
+  if fast::type_of(raw_env, span)? != napi::sys::ValueType::napi_object {
+    return Err("the event has no `exportedSpan` object".into());
+  }
+  Ok((kind, span))
+}
+
+/// A span object as JSON text: `JSON.stringify`, or the careful serialiser when something in it throws (a getter,
+/// `toJSON`, BigInt, a cycle).
+pub fn span_json(env: &Env, span: napi::sys::napi_value) -> std::result::Result<SpanText, String> {
+  match fast::stringify(env.raw(), span) {
+    Ok(Some(units)) => Ok(SpanText::Utf16(units)),
+    Ok(None) => Err("the span has no JSON form".into()),
+    Err(_) => match stringify(env, unsafe { Unknown::from_raw_unchecked(env.raw(), span) })? {
+      Some(json) => Ok(SpanText::Utf8(json)),
+      None => Err("the span has no JSON form".into()),
+    },
+  }
+}
+
+/// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use: those cost two
+/// property reads, and the span is not serialised.
+pub fn read_event(
+  env: &Env,
+  event: Unknown<'_>,
+  wanted: impl Fn(EventKind) -> bool,
+) -> std::result::Result<Option<(EventKind, SpanText)>, String> {
+  let (kind, span) = read_kind(env, event)?;
   if !wanted(kind) {
     return Ok(None);
   }
-  let span: Unknown = event.get_named_property("exportedSpan").map_err(|e| e.reason)?;
-  if span.get_type().map_err(|e| e.reason)? != ValueType::Object {
-    return Err("the event has no `exportedSpan` object".into());
-  }
-  match stringify(env, span)? {
-    Some(json) => Ok(Some((kind, json))),
-    None => Err("the span has no JSON form".into()),
-  }
+  span_json(env, span).map(|json| Some((kind, json)))
 }
 
 /// `serviceName` from `init`'s argument: `{ config: { serviceName } }` (Mastra 1.x) or `{ serviceName }` (0.24).
@@ -297,7 +326,7 @@ pub fn count(v: Option<f64>) -> Option<u64> {
 }
 
 /// Starts a flush of one exporter if it holds unsent data; `None` otherwise.
-pub type ExitFlush = Box<dyn Fn() -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>;
+pub type ExitFlush = Box<dyn Fn(&Env) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>>;
 
 thread_local! {
   static EXIT_FLUSHES: std::cell::RefCell<Option<Vec<ExitFlush>>> = const { std::cell::RefCell::new(None) };
@@ -309,7 +338,7 @@ pub fn on_before_exit(env: &Env, flush: ExitFlush) -> Result<()> {
   let installed = EXIT_FLUSHES.with(|c| c.borrow().is_some());
   if !installed {
     let listener = env.create_function_from_closure::<(), (), _>("flushMastraExportersBeforeExit", |ctx| {
-      let pending: Vec<_> = EXIT_FLUSHES.with(|c| c.borrow().iter().flatten().filter_map(|f| f()).collect());
+      let pending: Vec<_> = EXIT_FLUSHES.with(|c| c.borrow().iter().flatten().filter_map(|f| f(ctx.env)).collect());
       if !pending.is_empty() {
         // The pending promise keeps the event loop alive until every flush is done; `beforeExit` then fires again
         // and finds nothing left.

@@ -1,5 +1,6 @@
 //! The napi-rs binding: JavaScript classes over the Rust core. Conversion at the edge, delegation, nothing else.
 
+mod fast;
 mod host;
 mod otel;
 mod tcc;

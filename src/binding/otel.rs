@@ -222,7 +222,7 @@ impl JsOtelExporter {
         let rounds = AtomicU64::new(0);
         host::on_before_exit(
           env,
-          Box::new(move || {
+          Box::new(move |_env| {
             // A few rounds at most: `beforeExit` fires again after each flush.
             let exporter = weak.upgrade().filter(|e| e.has_unsent())?;
             if rounds.fetch_add(1, Ordering::Relaxed) >= MAX_EXIT_FLUSHES {

@@ -1,15 +1,23 @@
 //! `TCCMastraExporter` and `submitFeedback` for JavaScript.
 
+use super::fast::{self, Key};
 use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::Busy;
+use crate::runtime;
+use crate::tcc::Arrival;
 use crate::tcc::feedback::{self, FeedbackResponse, Refusal};
-use crate::tcc::{TccExporter, TccOptions};
+use crate::tcc::{EventKind, TccExporter, TccOptions};
+use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
 /// reference's `||` fallbacks.
@@ -163,13 +171,99 @@ pub struct JsTccStats {
 ///
 /// Mastra 1.x: `new Observability({ configs: { default: { serviceName, exporters: [new TCCMastraExporter()] } } })`.
 /// Mastra 0.24: `observability: { configs: { default: { serviceName, exporters: [new TCCMastraExporter()] } } }`.
-#[napi(js_name = "TCCMastraExporter")]
+#[napi(js_name = "TCCMastraExporter", custom_finalize)]
 pub struct JsTccMastraExporter {
   inner: Arc<TccExporter>,
   host: Arc<Host>,
   _busy: Arc<Busy>,
   warned: AtomicU64,
+  /// Starts held back; `None` with `debug` on, which logs every start as it happens.
+  held: Option<Rc<RefCell<HeldSpans>>>,
 }
+
+/// Starts of spans that have not ended yet, on the JavaScript thread. Most spans end within milliseconds, and then
+/// only their end is serialised: the start is a reference to Mastra's span object and a place in the start order.
+/// A span still open when its root ends, after `HOLD_FOR`, beyond `MAX_HELD`, or at `flush()` is serialised as it
+/// stands and handed over as its start, as the reference does with the object it buffered.
+#[derive(Default)]
+struct HeldSpans {
+  by_id: HashMap<String, HeldSpan>,
+  by_trace: HashMap<String, Vec<String>>,
+  /// Span ids by start time; an id no longer held is skipped.
+  by_age: VecDeque<(Instant, String)>,
+  last_sweep: Option<Instant>,
+}
+
+struct HeldSpan {
+  span: fast::Held,
+  trace: String,
+  seq: u64,
+}
+
+/// A span open this long is handed over as it stands.
+const HOLD_FOR: Duration = Duration::from_secs(1);
+/// At most this many starts are held; the oldest is handed over beyond it.
+const MAX_HELD: usize = 10_000;
+
+impl HeldSpans {
+  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held) -> Option<HeldSpan> {
+    self.by_age.push_back((Instant::now(), id.clone()));
+    self.by_trace.entry(trace.clone()).or_default().push(id.clone());
+    self.by_id.insert(id, HeldSpan { span, trace, seq })
+  }
+
+  fn take(&mut self, id: &str) -> Option<HeldSpan> {
+    let held = self.by_id.remove(id)?;
+    if let Some(ids) = self.by_trace.get_mut(&held.trace) {
+      ids.retain(|i| i != id);
+      if ids.is_empty() {
+        self.by_trace.remove(&held.trace);
+      }
+    }
+    Some(held)
+  }
+
+  fn take_trace(&mut self, trace: &str) -> Vec<HeldSpan> {
+    let ids = self.by_trace.remove(trace).unwrap_or_default();
+    let mut out: Vec<HeldSpan> = ids.iter().filter_map(|id| self.by_id.remove(id)).collect();
+    out.sort_by_key(|h| h.seq);
+    out
+  }
+
+  /// Spans held longer than `HOLD_FOR` (all with `all`), and the oldest beyond `MAX_HELD`.
+  fn take_due(&mut self, now: Instant, all: bool) -> Vec<HeldSpan> {
+    let mut out = Vec::new();
+    while let Some((born, id)) = self.by_age.front() {
+      let due = all || self.by_id.len() > MAX_HELD || now.saturating_duration_since(*born) >= HOLD_FOR;
+      if !due {
+        break;
+      }
+      let id = id.clone();
+      self.by_age.pop_front();
+      out.extend(self.take(&id));
+    }
+    // Ids of spans that ended are skipped lazily; keep the queue from growing past the spans held.
+    if self.by_age.len() > 2 * self.by_id.len() + 1024 {
+      let by_id = &self.by_id;
+      self.by_age.retain(|(_, id)| by_id.contains_key(id));
+    }
+    out.sort_by_key(|h| h.seq);
+    out
+  }
+}
+
+thread_local! {
+  /// The held starts of every exporter on this thread, for the periodic sweep that runs through the host.
+  static HELD: RefCell<HashMap<u64, Registered>> = RefCell::new(HashMap::new());
+}
+
+type Registered = (
+  Weak<RefCell<HeldSpans>>,
+  std::sync::Weak<TccExporter>,
+  std::sync::Weak<Host>,
+);
+
+static NEXT_EXPORTER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// How many bad-input lines are printed before the exporter goes quiet (the counter keeps counting).
 const MAX_INPUT_WARNINGS: u64 = 10;
@@ -187,15 +281,37 @@ impl JsTccMastraExporter {
       .resolve(&ProcessEnv)
       .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
     let (host, busy, sink) = Host::new(env)?;
-    let log = Logger::new(sink, config.debug);
+    let debug = config.debug;
+    let log = Logger::new(sink, debug);
     let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
+    let held = (!debug).then(|| Rc::new(RefCell::new(HeldSpans::default())));
+    if let Some(held) = &held {
+      let id = NEXT_EXPORTER_ID.fetch_add(1, Ordering::Relaxed);
+      let entry = (Rc::downgrade(held), Arc::downgrade(&inner), Arc::downgrade(&host));
+      HELD.with(|h| h.borrow_mut().insert(id, entry));
+      // Spans open past `HOLD_FOR` are handed over even when no further event arrives to notice them.
+      let host = Arc::downgrade(&host);
+      runtime::handle().spawn(async move {
+        let mut tick = tokio::time::interval(HOLD_FOR);
+        loop {
+          tick.tick().await;
+          let Some(host) = host.upgrade() else { break };
+          host.run_on_js(Box::new(move |env| sweep(env, id)));
+        }
+      });
+    }
     let weak = Arc::downgrade(&inner);
+    let held_weak = held.as_ref().map(Rc::downgrade);
     let rounds = AtomicU64::new(0);
     host::on_before_exit(
       env,
-      Box::new(move || {
+      Box::new(move |env| {
+        let exporter = weak.upgrade()?;
+        if let Some(held) = held_weak.as_ref().and_then(Weak::upgrade) {
+          hand_over(env, &exporter, held.borrow_mut().take_due(Instant::now(), true));
+        }
         // A few rounds at most: `beforeExit` fires again after each flush.
-        let exporter = weak.upgrade().filter(|e| e.has_unsent())?;
+        let exporter = Some(exporter).filter(|e| e.has_unsent())?;
         if rounds.fetch_add(1, Ordering::Relaxed) >= MAX_EXIT_FLUSHES {
           return None;
         }
@@ -209,6 +325,7 @@ impl JsTccMastraExporter {
       host,
       _busy: busy,
       warned: AtomicU64::new(0),
+      held,
     })
   }
 
@@ -265,8 +382,14 @@ impl JsTccMastraExporter {
   // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
   // `FlushResult`.
   #[napi(ts_return_type = "Promise<any>")]
-  pub async fn flush(&self, timeout_ms: Option<f64>) -> JsFlushReport {
-    self.inner.flush(host::millis(timeout_ms)).await.into()
+  pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, JsFlushReport>> {
+    if let Some(held) = &self.held {
+      let all = held.borrow_mut().take_due(Instant::now(), true);
+      self.hand_over(env, all);
+    }
+    let inner = self.inner.clone();
+    let timeout = host::millis(timeout_ms);
+    env.spawn_future(async move { Ok(JsFlushReport::from(inner.flush(timeout).await)) })
   }
 
   /// Same as `flush()`: Mastra 0.24 never calls `flush`, so shutting down drains. Harmless to call twice; the
@@ -274,8 +397,8 @@ impl JsTccMastraExporter {
   // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
   // `FlushResult`.
   #[napi(ts_return_type = "Promise<any>")]
-  pub async fn shutdown(&self, timeout_ms: Option<f64>) -> JsFlushReport {
-    self.inner.flush(host::millis(timeout_ms)).await.into()
+  pub fn shutdown<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, JsFlushReport>> {
+    self.flush(env, timeout_ms)
   }
 
   /// Counters since construction.
@@ -325,29 +448,199 @@ impl JsTccMastraExporter {
   }
 
   fn handle(&self, env: &Env, event: Unknown<'_>) {
-    match host::read_event(env, event, |_| true) {
-      Ok(Some((kind, json))) => {
-        if self.inner.push(kind, json) {
-          self.host.hold(env);
-        }
+    let Some(held) = &self.held else {
+      // Debug mode logs every start as it happens: nothing is held back.
+      match host::read_event(env, event, |_| true) {
+        Ok(Some((kind, json))) => self.push(env, kind, json),
+        Ok(None) => {}
+        Err(problem) => self.invalid(problem),
       }
-      Ok(None) => {}
+      return;
+    };
+    let result = host::read_kind(env, event).and_then(|(kind, span)| match kind {
+      EventKind::Started => self.on_start(env, held, span),
+      EventKind::Updated => self.on_update(env, held, span),
+      EventKind::Ended => self.on_end(env, held, span),
+    });
+    if let Err(problem) = result {
+      self.invalid(problem);
+    }
+    let now = Instant::now();
+    let due = {
+      let mut h = held.borrow_mut();
+      let sweep = h
+        .last_sweep
+        .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
+      if sweep || h.by_id.len() > MAX_HELD {
+        h.last_sweep = Some(now);
+        h.take_due(now, false)
+      } else {
+        Vec::new()
+      }
+    };
+    self.hand_over(env, due);
+  }
+
+  /// A span starts: a root is handed over at once (its run id and metadata are read at its start); any other span
+  /// is held until it ends.
+  fn on_start(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
+    let raw = env.raw();
+    let root = fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?);
+    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
+    let trace = fast::short_string(raw, fast::get(raw, span, Key::TraceId)?);
+    match (root, id, trace) {
+      (false, Some(id), Some(trace)) => {
+        self.inner.count_event();
+        let seq = self.inner.next_seq();
+        let reference = fast::Held::new(raw, span)?;
+        let again = held.borrow_mut().hold(id, trace, seq, reference);
+        // The same span started twice: the first start goes over as it stands.
+        self.hand_over(env, again.into_iter().collect());
+        Ok(())
+      }
+      _ => self.push_span(env, EventKind::Started, span),
+    }
+  }
+
+  /// A held span's update replaces the object held; any other update is handed over.
+  fn on_update(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
+    let raw = env.raw();
+    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
+    if let Some(id) = id
+      && held.borrow().by_id.contains_key(&id)
+    {
+      self.inner.count_event();
+      let reference = fast::Held::new(raw, span)?;
+      let old = held
+        .borrow_mut()
+        .by_id
+        .get_mut(&id)
+        .map(|h| std::mem::replace(&mut h.span, reference));
+      if let Some(old) = old {
+        old.release(raw);
+      }
+      return Ok(());
+    }
+    self.push_span(env, EventKind::Updated, span)
+  }
+
+  /// A span ends: serialised once, and handed over at its start's place. A root's end first hands over the spans of
+  /// its trace still open.
+  fn on_end(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
+    let raw = env.raw();
+    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
+    if fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?)
+      && let Some(trace) = fast::short_string(raw, fast::get(raw, span, Key::TraceId)?)
+    {
+      let open = held.borrow_mut().take_trace(&trace);
+      self.hand_over(env, open);
+    }
+    let Some(start) = id.and_then(|id| held.borrow_mut().take(&id)) else {
+      return self.push_span(env, EventKind::Ended, span);
+    };
+    self.inner.count_event();
+    let json = host::span_json(env, span);
+    start.span.release(raw);
+    let at = Arrival {
+      seq: start.seq,
+      started_earlier: true,
+    };
+    if self.inner.push_at(EventKind::Ended, json?, at) {
+      self.host.hold(env);
+    }
+    Ok(())
+  }
+
+  fn push_span(&self, env: &Env, kind: EventKind, span: napi::sys::napi_value) -> StdResult<(), String> {
+    let json = host::span_json(env, span)?;
+    self.push(env, kind, json);
+    Ok(())
+  }
+
+  fn push(&self, env: &Env, kind: EventKind, json: SpanText) {
+    if self.inner.push(kind, json) {
+      self.host.hold(env);
+    }
+  }
+
+  fn hand_over(&self, env: &Env, spans: Vec<HeldSpan>) {
+    if hand_over(env, &self.inner, spans) {
+      self.host.hold(env);
+    }
+  }
+
+  fn invalid(&self, problem: String) {
+    self.inner.count_invalid();
+    let n = self.warned.fetch_add(1, Ordering::Relaxed);
+    if n < MAX_INPUT_WARNINGS {
+      let more = if n + 1 == MAX_INPUT_WARNINGS {
+        " (further such events are counted in stats())"
+      } else {
+        ""
+      };
+      self
+        .inner
+        .logger()
+        .error(format!("[TCC] Ignored a tracing event: {problem}{more}"));
+    }
+  }
+}
+
+/// How often the held starts are checked for spans open longer than `HOLD_FOR`.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+type StdResult<T, E> = std::result::Result<T, E>;
+
+/// Serialises held spans as they stand now and hands them over as their starts. True when the exporter was idle.
+fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<HeldSpan>) -> bool {
+  let mut was_idle = false;
+  for held in spans {
+    let json = held.span.value(env.raw()).and_then(|span| host::span_json(env, span));
+    held.span.release(env.raw());
+    match json {
+      Ok(json) => {
+        let at = Arrival {
+          seq: held.seq,
+          started_earlier: false,
+        };
+        was_idle |= exporter.push_at(EventKind::Started, json, at);
+      }
       Err(problem) => {
-        self.inner.count_invalid();
-        let n = self.warned.fetch_add(1, Ordering::Relaxed);
-        if n < MAX_INPUT_WARNINGS {
-          let more = if n + 1 == MAX_INPUT_WARNINGS {
-            " (further such events are counted in stats())"
-          } else {
-            ""
-          };
-          self
-            .inner
-            .logger()
-            .error(format!("[TCC] Ignored a tracing event: {problem}{more}"));
-        }
+        exporter.count_invalid();
+        exporter.logger().error(format!(
+          "[TCC] Ignored the start of a span that is still open: {problem}"
+        ));
       }
     }
+  }
+  was_idle
+}
+
+/// The periodic check of one exporter's held starts, on the JavaScript thread.
+fn sweep(env: &Env, id: u64) {
+  let Some((held, exporter, host)) = HELD.with(|h| {
+    let h = h.borrow();
+    let (held, exporter, host) = h.get(&id)?;
+    Some((held.upgrade()?, exporter.upgrade()?, host.upgrade()?))
+  }) else {
+    return;
+  };
+  let due = held.borrow_mut().take_due(Instant::now(), false);
+  if hand_over(env, &exporter, due) {
+    host.hold(env);
+  }
+}
+
+impl ObjectFinalize for JsTccMastraExporter {
+  /// Lets go of the span objects still held when the exporter itself is collected.
+  fn finalize(self, env: Env) -> Result<()> {
+    if let Some(held) = &self.held {
+      let mut h = held.borrow_mut();
+      for (_, span) in h.by_id.drain() {
+        span.span.release(env.raw());
+      }
+    }
+    Ok(())
   }
 }
 

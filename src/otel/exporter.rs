@@ -20,6 +20,7 @@ use crate::pipeline::{
   Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
 };
 use crate::runtime;
+use crate::text::SpanText;
 use crate::transport::grpc::GrpcSender;
 use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy};
 use bytes::Bytes;
@@ -116,7 +117,7 @@ pub struct OtelStats {
 }
 
 enum Msg {
-  Span(String, Semconv),
+  Span(SpanText, Semconv),
   Init(Option<String>, Option<String>),
   Flush(oneshot::Sender<()>),
 }
@@ -178,10 +179,11 @@ impl OtelExporter {
 
   /// Hands one finished span over. `mode` is the mapping the calling Mastra version implies (overridden by the
   /// `semconv` option). Returns true when the exporter was idle. A full queue drops the span (counted, warned).
-  pub fn push(&self, span_json: String, mode: Semconv) -> bool {
+  pub fn push(&self, span_json: impl Into<SpanText>, mode: Semconv) -> bool {
+    let span_json = span_json.into();
     let c = &self.shared.counters;
     c.spans_received.fetch_add(1, Ordering::Relaxed);
-    let bytes = span_json.len();
+    let bytes = span_json.size();
     let sh = &self.shared;
     match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Span(span_json, mode)) {
       Queued::WasIdle => true,
@@ -333,7 +335,8 @@ impl Worker {
       tokio::select! {
         msg = rx.recv() => match msg {
           Some(Msg::Span(json, mode)) => {
-            self.shared.intake.release(json.len());
+            self.shared.intake.release(json.size());
+            let json = json.into_string();
             if catch_unwind(AssertUnwindSafe(|| self.on_span(&json, mode))).is_err() {
               self.panicked("mapping a span");
             }
@@ -896,8 +899,8 @@ mod tests {
   async fn malformed_spans_are_counted_and_others_still_sent() {
     let (base, got) = recorder(vec![]).await;
     let (ex, lines) = start(settings(&base, Protocol::HttpJson, Compression::None, 512));
-    ex.push("{not json".into(), Semconv::Mastra);
-    ex.push(r#"{"id":"zz","traceId":"ab","startTime":0}"#.into(), Semconv::Mastra);
+    ex.push("{not json", Semconv::Mastra);
+    ex.push(r#"{"id":"zz","traceId":"ab","startTime":0}"#, Semconv::Mastra);
     for s in fixture_spans("d-workflow") {
       ex.push(s, Semconv::Mastra);
     }

@@ -118,8 +118,8 @@ struct Trace {
   trace_id: Option<String>,
   run_id: Option<String>,
   metadata: Option<String>,
-  /// Span JSON texts in arrival order, with their raw ids.
-  spans: Vec<(Option<String>, String)>,
+  /// Span JSON texts with their start order and raw ids; sent in start order.
+  spans: Vec<(u64, Option<String>, String)>,
   index: HashMap<String, usize>,
   bytes: usize,
   last_event: Instant,
@@ -149,6 +149,17 @@ pub struct TraceBuffer {
   log: Logger,
   pub counters: BufferCounters,
   new_run_id: fn() -> String,
+  /// Numbers the events of callers that do not number them (`on_event`).
+  arrivals: u64,
+}
+
+/// Where an event stands in the order of span starts, which is the order spans are sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+  /// The span's place: its start for a started span, its arrival for a span that never started.
+  pub seq: u64,
+  /// An `Ended` event of a span whose start was seen but not sent over (it ended before it had to be serialised).
+  pub started_earlier: bool,
 }
 
 fn uuid_v4_json() -> String {
@@ -167,6 +178,7 @@ impl TraceBuffer {
       log,
       counters: BufferCounters::default(),
       new_run_id: uuid_v4_json,
+      arrivals: 0,
     }
   }
 
@@ -178,8 +190,18 @@ impl TraceBuffer {
     self.bytes
   }
 
-  /// Applies one event. Returns the runs that became ready to send.
+  /// Applies one event in arrival order. Returns the runs that became ready to send.
   pub fn on_event(&mut self, kind: EventKind, json: String, now: Instant) -> Vec<TraceExport> {
+    self.arrivals += 1;
+    let arrival = Arrival {
+      seq: self.arrivals,
+      started_earlier: false,
+    };
+    self.on_event_at(kind, json, now, arrival)
+  }
+
+  /// Applies one event at its place in the start order. Returns the runs that became ready to send.
+  pub fn on_event_at(&mut self, kind: EventKind, json: String, now: Instant, at: Arrival) -> Vec<TraceExport> {
     let info = match SpanInfo::read(&json, kind, self.log.debug_enabled()) {
       Ok(i) => i,
       Err(e) => {
@@ -208,7 +230,7 @@ impl TraceBuffer {
         self.log.debug(|| format!("[TCC] Started {}", info.label));
         // A repeated start of a span already buffered replaces it in place (the reference would send it twice).
         if let Err(json) = self.replace(&key, info.span_id.as_deref(), json, now) {
-          self.append(&key, info.span_id, json, now);
+          self.append(&key, at.seq, info.span_id, json, now);
         }
       }
       EventKind::Updated => {
@@ -217,7 +239,12 @@ impl TraceBuffer {
       EventKind::Ended => {
         self.log.debug(|| format!("[TCC] Ended {}", info.label));
         if let Err(json) = self.replace(&key, info.span_id.as_deref(), json, now) {
-          self.keep_unstarted(&key, info.trace_id.as_deref(), info.span_id.clone(), json, now);
+          if at.started_earlier {
+            self.trace_entry(&key, info.trace_id.as_deref(), now);
+            self.append(&key, at.seq, info.span_id.clone(), json, now);
+          } else {
+            self.keep_unstarted(&key, info.trace_id.as_deref(), at.seq, info.span_id.clone(), json, now);
+          }
         }
         // A root that ends without having started (a rebuilt or resumed run) still names its run.
         if info.is_root
@@ -307,15 +334,26 @@ impl TraceBuffer {
     self.traces.get_mut(key).expect("inserted above")
   }
 
-  fn append(&mut self, key: &str, span_id: Option<String>, json: String, now: Instant) {
+  fn append(&mut self, key: &str, seq: u64, span_id: Option<String>, json: String, now: Instant) {
     let trace = self.traces.get_mut(key).expect("trace exists");
     trace.last_event = now;
     trace.bytes += json.len();
     self.bytes += json.len();
-    if let Some(id) = &span_id {
-      trace.index.insert(id.clone(), trace.spans.len());
+    // Spans arrive in start order, except a span whose start was held back: it goes to its start's place.
+    let pos = trace.spans.partition_point(|(s, _, _)| *s <= seq);
+    if pos < trace.spans.len() {
+      for (_, id, _) in &trace.spans[pos..] {
+        if let Some(id) = id
+          && let Some(i) = trace.index.get_mut(id)
+        {
+          *i += 1;
+        }
+      }
     }
-    trace.spans.push((span_id, json));
+    if let Some(id) = &span_id {
+      trace.index.insert(id.clone(), pos);
+    }
+    trace.spans.insert(pos, (seq, span_id, json));
   }
 
   /// Replaces a buffered span by id. Hands the JSON back when the span is not buffered.
@@ -326,7 +364,7 @@ impl TraceBuffer {
     let Some(&pos) = span_id.and_then(|id| trace.index.get(id)) else {
       return Err(json);
     };
-    let slot = &mut trace.spans[pos].1;
+    let slot = &mut trace.spans[pos].2;
     trace.bytes = trace.bytes + json.len() - slot.len();
     self.bytes = self.bytes + json.len() - slot.len();
     *slot = json;
@@ -334,14 +372,22 @@ impl TraceBuffer {
     Ok(())
   }
 
-  fn keep_unstarted(&mut self, key: &str, trace_id: Option<&str>, span_id: Option<String>, json: String, now: Instant) {
+  fn keep_unstarted(
+    &mut self,
+    key: &str,
+    trace_id: Option<&str>,
+    seq: u64,
+    span_id: Option<String>,
+    json: String,
+    now: Instant,
+  ) {
     if !self.limits.include_event_spans {
       self.counters.event_spans_dropped += 1;
       return;
     }
     self.counters.event_spans_kept += 1;
     self.trace_entry(key, trace_id, now);
-    self.append(key, span_id, json, now);
+    self.append(key, seq, span_id, json, now);
   }
 
   fn take(&mut self, key: &str, reason: ExportReason) -> Option<TraceExport> {
@@ -431,7 +477,7 @@ fn build_payload(trace: &Trace, reason: ExportReason) -> TraceExport {
   member(&mut body, "framework", "\"mastra\"");
   member(&mut body, "metadata", trace.metadata.as_deref().unwrap_or("{}"));
   member(&mut body, "spans", "[");
-  for (i, (_, json)) in trace.spans.iter().enumerate() {
+  for (i, (_, _, json)) in trace.spans.iter().enumerate() {
     if i > 0 {
       body.push(',');
     }
@@ -496,6 +542,44 @@ mod tests {
 
   fn body(e: &TraceExport) -> serde_json::Value {
     serde_json::from_str(&e.body).expect("valid JSON body")
+  }
+
+  #[test]
+  fn a_span_whose_start_was_held_back_goes_to_its_start_place_and_is_not_an_event_span() {
+    let mut b = buffer(BufferLimits {
+      include_event_spans: false,
+      ..BufferLimits::default()
+    });
+    let t = Instant::now();
+    let at = |seq, started_earlier| Arrival { seq, started_earlier };
+    b.on_event_at(EventKind::Started, span("root", "t1", true, ""), t, at(1, false));
+    // `held` started at place 2 but only its end is handed over, after `b` (place 3) started and ended.
+    b.on_event_at(EventKind::Started, span("b", "t1", false, ""), t, at(3, false));
+    b.on_event_at(
+      EventKind::Ended,
+      span("b", "t1", false, ",\"output\":1"),
+      t,
+      at(5, false),
+    );
+    b.on_event_at(
+      EventKind::Ended,
+      span("held", "t1", false, ",\"output\":2"),
+      t,
+      at(2, true),
+    );
+    // A real event span (no start at all) is still dropped with includeEventSpans: false.
+    b.on_event_at(EventKind::Ended, span("event", "t1", false, ""), t, at(6, false));
+    let out = b.on_event_at(EventKind::Ended, span("root", "t1", true, ""), t, at(7, false));
+    let ids: Vec<_> = body(&out[0])["spans"]
+      .as_array()
+      .unwrap()
+      .iter()
+      .map(|s| s["id"].as_str().unwrap().to_string())
+      .collect();
+    assert_eq!(ids, ["root", "held", "b"]);
+    assert_eq!(body(&out[0])["spans"][1]["output"], 2);
+    assert_eq!(b.counters.event_spans_dropped, 1);
+    assert_eq!(b.counters.event_spans_kept, 0);
   }
 
   #[test]

@@ -7,13 +7,14 @@
 //!  flush() ──────────channel──▶ drain + wait for in-flight ◀──────────── finished
 //! ```
 
-use super::buffer::{BufferCounters, EventKind, TraceBuffer, TraceExport};
+use super::buffer::{Arrival, BufferCounters, EventKind, TraceBuffer, TraceExport};
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{
   Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
 };
 use crate::runtime;
+use crate::text::SpanText;
 use crate::transport::{HttpRequest, HttpSender, Outcome};
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-  Event(EventKind, String),
+  Event(EventKind, SpanText, Arrival),
   Flush(oneshot::Sender<()>),
 }
 
@@ -98,6 +99,8 @@ pub struct TccExporter {
   log: Logger,
   endpoint: String,
   flush_timeout: Duration,
+  /// Places in the start order, handed out on the JavaScript thread.
+  seq: AtomicU64,
 }
 
 impl TccExporter {
@@ -125,6 +128,7 @@ impl TccExporter {
       log,
       endpoint,
       flush_timeout: limits.flush_timeout,
+      seq: AtomicU64::new(1),
     }
   }
 
@@ -136,14 +140,37 @@ impl TccExporter {
     &self.log
   }
 
-  /// Hands one event over. Returns true when the exporter was idle before (the host should hold its event loop).
-  /// When the queue is full the event is dropped, counted, and a warning is printed at most every 10 s.
-  pub fn push(&self, kind: EventKind, span_json: String) -> bool {
+  /// Hands one event over, in arrival order. Returns true when the exporter was idle before (the host should hold
+  /// its event loop). When the queue is full the event is dropped, counted, and a warning is printed at most every
+  /// 10 s.
+  pub fn push(&self, kind: EventKind, span_json: impl Into<SpanText>) -> bool {
+    self.count_event();
+    let at = Arrival {
+      seq: self.next_seq(),
+      started_earlier: false,
+    };
+    self.push_at(kind, span_json, at)
+  }
+
+  /// The next place in the start order. A caller that holds a span's start back takes its place here when the span
+  /// starts, and hands it over later with `push_at`.
+  pub fn next_seq(&self) -> u64 {
+    self.seq.fetch_add(1, Ordering::Relaxed)
+  }
+
+  /// Counts an event handed to the exporter (`push` counts its own).
+  pub fn count_event(&self) {
+    self.shared.counters.events.fetch_add(1, Ordering::Relaxed);
+  }
+
+  /// Hands one event over at its place in the start order (see `next_seq`). Not counted as an event; otherwise as
+  /// `push`.
+  pub fn push_at(&self, kind: EventKind, span_json: impl Into<SpanText>, at: Arrival) -> bool {
+    let span_json = span_json.into();
     let c = &self.shared.counters;
-    c.events.fetch_add(1, Ordering::Relaxed);
-    let bytes = span_json.len();
+    let bytes = span_json.size();
     let sh = &self.shared;
-    match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Event(kind, span_json)) {
+    match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Event(kind, span_json, at)) {
       Queued::WasIdle => true,
       Queued::Behind => false,
       Queued::Full => {
@@ -277,18 +304,18 @@ impl Worker {
       let expiry = self.buffer.next_expiry();
       tokio::select! {
         msg = rx.recv() => match msg {
-                    Some(Msg::Event(kind, json)) => {
-            self.shared.intake.release(json.len());
-            let json = self.redacted(json);
+          Some(Msg::Event(kind, json, at)) => {
+            self.shared.intake.release(json.size());
+            let json = self.redacted(json.into_string());
             let buffer = &mut self.buffer;
-            match catch_unwind(AssertUnwindSafe(|| buffer.on_event(kind, json, Instant::now()))) {
+            match catch_unwind(AssertUnwindSafe(|| buffer.on_event_at(kind, json, Instant::now(), at))) {
               Ok(exports) => self.send_all(exports),
               Err(_) => self.panicked("processing an event"),
             }
             self.publish_counters();
             self.shared.busy.leave();
           }
-                    Some(Msg::Flush(tx)) => {
+          Some(Msg::Flush(tx)) => {
             let exports = self.buffer.drain();
             self.send_all(exports);
             self.publish_counters();
@@ -508,8 +535,8 @@ mod tests {
   async fn root_end_sends_and_flush_waits_for_delivery() {
     let (url, bodies) = server(vec![]).await;
     let (ex, _) = exporter(&url);
-    ex.push(EventKind::Started, ROOT.into());
-    ex.push(EventKind::Ended, ROOT.into());
+    ex.push(EventKind::Started, ROOT);
+    ex.push(EventKind::Ended, ROOT);
     tokio::time::timeout(Duration::from_secs(5), ex.flush(None))
       .await
       .expect("flush resolves");
@@ -522,8 +549,8 @@ mod tests {
   async fn a_503_is_retried_and_delivered_exactly_once() {
     let (url, bodies) = server(vec![503, 503]).await;
     let (ex, lines) = exporter(&url);
-    ex.push(EventKind::Started, ROOT.into());
-    ex.push(EventKind::Ended, ROOT.into());
+    ex.push(EventKind::Started, ROOT);
+    ex.push(EventKind::Ended, ROOT);
     tokio::time::timeout(Duration::from_secs(5), ex.flush(None))
       .await
       .expect("flush resolves");

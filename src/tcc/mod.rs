@@ -7,6 +7,6 @@ pub mod feedback;
 pub mod span;
 pub mod url;
 
-pub use buffer::EventKind;
+pub use buffer::{Arrival, EventKind};
 pub use config::{ConfigError, TccConfig, TccOptions};
 pub use exporter::{TccExporter, TccStats};

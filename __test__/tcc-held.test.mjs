@@ -1,0 +1,60 @@
+// Starts are held as references and serialised only when they must be: these tests pin what a user sees of that.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { startReceiver } from './support/receiver.mjs'
+
+const { TCCMastraExporter } = createRequire(import.meta.url)('../index.js')
+
+const span = (id, extra = {}) => ({ id, traceId: 'th', name: id, type: 'generic', isRootSpan: false, parentSpanId: 'root', ...extra })
+const root = () => ({ id: 'root', traceId: 'th', name: 'root', type: 'agent_run', isRootSpan: true, metadata: { 'tcc.runId': 'r1' } })
+
+test('spans go out in start order, open ones as they stand when the root ends, updates replacing the held object', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: root() })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: span('a') })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: span('b') })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: span('open') })
+  e.exportTracingEvent({ type: 'span_updated', exportedSpan: span('open', { attributes: { step: 2 } }) })
+  // `b` ends before `a`: both still go out at their start's place.
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: span('b', { output: 'B' }) })
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: span('a', { output: 'A' }) })
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...root(), output: 'done' } })
+  await e.flush()
+  assert.equal(rx.requests.length, 1)
+  const body = rx.payloads()[0]
+  assert.deepEqual(body.spans.map((s) => s.id), ['root', 'a', 'b', 'open'])
+  assert.deepEqual(body.spans.map((s) => s.output ?? null), ['done', 'A', 'B', null])
+  assert.deepEqual(body.spans[3].attributes, { step: 2 }, 'the open span as its last update left it')
+  assert.ok(body.spans.every((s) => s.runId === 'r1'))
+  assert.equal(e.stats().events, 8)
+})
+
+test('a span open for over a second is serialised then, even when no further event arrives', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const slow = span('slow', { name: 'as it started' })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: root() })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: slow })
+  await new Promise((r) => setTimeout(r, 2500))
+  // Had the start still been held, the root's end would serialise the object as changed now.
+  slow.name = 'changed later'
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: root() })
+  await e.flush()
+  const body = rx.payloads()[0]
+  assert.deepEqual(body.spans.map((s) => [s.id, s.name]), [['root', 'root'], ['slow', 'as it started']])
+})
+
+test('flush() sends a held span of a trace whose root has not ended', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: root() })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: span('pending') })
+  const report = await e.flush()
+  assert.equal(report.delivered, 2)
+  assert.deepEqual(rx.payloads()[0].spans.map((s) => s.id), ['root', 'pending'])
+})

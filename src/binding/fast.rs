@@ -1,0 +1,169 @@
+//! The per-event reads in raw napi calls. Every tracing event crosses here on the JavaScript thread, so
+//! `JSON.stringify` is looked up once per thread and kept as a reference, and a string is copied out in one pass as
+//! UTF-16 (its length is known without scanning it); turning it into UTF-8 is left to a worker thread.
+
+use napi::sys;
+use std::cell::OnceCell;
+use std::ptr;
+
+/// Property names read on the hot path.
+#[derive(Clone, Copy)]
+pub enum Key {
+  Type,
+  ExportedSpan,
+  Id,
+  TraceId,
+  IsRootSpan,
+}
+
+/// The names as C strings. (Node 20 takes references to objects only, so the names cannot be cached as values.)
+const KEYS: [&std::ffi::CStr; 5] = [c"type", c"exportedSpan", c"id", c"traceId", c"isRootSpan"];
+
+struct Cached {
+  stringify: sys::napi_ref,
+}
+
+thread_local! {
+  /// One set per JavaScript thread, made on first use and kept for the life of the thread's environment.
+  static CACHED: OnceCell<Cached> = const { OnceCell::new() };
+}
+
+fn ok(status: sys::napi_status) -> Result<(), String> {
+  if status == sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(format!("napi status {status}"))
+  }
+}
+
+fn make(env: sys::napi_env) -> Result<Cached, String> {
+  unsafe {
+    let mut global = ptr::null_mut();
+    ok(sys::napi_get_global(env, &mut global))?;
+    let mut json = ptr::null_mut();
+    ok(sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json))?;
+    let mut f = ptr::null_mut();
+    ok(sys::napi_get_named_property(env, json, c"stringify".as_ptr(), &mut f))?;
+    let mut stringify = ptr::null_mut();
+    ok(sys::napi_create_reference(env, f, 1, &mut stringify))?;
+    Ok(Cached { stringify })
+  }
+}
+
+fn with_cached<T>(env: sys::napi_env, f: impl FnOnce(&Cached) -> Result<T, String>) -> Result<T, String> {
+  CACHED.with(|cell| {
+    if cell.get().is_none() {
+      let _ = cell.set(make(env)?);
+    }
+    f(cell.get().expect("set above"))
+  })
+}
+
+fn deref(env: sys::napi_env, r: sys::napi_ref) -> Result<sys::napi_value, String> {
+  let mut v = ptr::null_mut();
+  ok(unsafe { sys::napi_get_reference_value(env, r, &mut v) })?;
+  Ok(v)
+}
+
+/// The JavaScript type of a value.
+pub fn type_of(env: sys::napi_env, v: sys::napi_value) -> Result<sys::napi_valuetype, String> {
+  let mut t = 0;
+  ok(unsafe { sys::napi_typeof(env, v, &mut t) })?;
+  Ok(t)
+}
+
+/// `object[key]`. Getters run; a throwing getter is an `Err` with the exception cleared.
+pub fn get(env: sys::napi_env, object: sys::napi_value, key: Key) -> Result<sys::napi_value, String> {
+  let name = KEYS[key as usize];
+  let mut v = ptr::null_mut();
+  let status = unsafe { sys::napi_get_named_property(env, object, name.as_ptr(), &mut v) };
+  if status != sys::Status::napi_ok {
+    clear_exception(env);
+    return Err(format!("reading `{}` threw", name.to_string_lossy()));
+  }
+  Ok(v)
+}
+
+fn clear_exception(env: sys::napi_env) {
+  let mut e = ptr::null_mut();
+  unsafe { sys::napi_get_and_clear_last_exception(env, &mut e) };
+}
+
+/// A string value's text as UTF-16 code units. `None` when the value is not a string.
+pub fn utf16(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u16>> {
+  let mut len = 0usize;
+  if unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut len) } != sys::Status::napi_ok {
+    return None;
+  }
+  let mut buf = crate::text::take_buffer(len + 1);
+  let mut copied = 0usize;
+  let status = unsafe { sys::napi_get_value_string_utf16(env, v, buf.as_mut_ptr(), len + 1, &mut copied) };
+  if status != sys::Status::napi_ok {
+    return None;
+  }
+  // Safety: napi wrote `copied` (<= len) code units into the buffer.
+  unsafe { buf.set_len(copied) };
+  Some(buf)
+}
+
+/// A short string value (an event type, an id) as UTF-8. `None` when the value is not a string.
+pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
+  let mut buf = [0u8; 128];
+  let mut copied = 0usize;
+  let status = unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
+  if status != sys::Status::napi_ok {
+    return None;
+  }
+  if copied + 1 < buf.len() {
+    return std::str::from_utf8(&buf[..copied]).ok().map(str::to_string);
+  }
+  // Longer than the stack buffer: the general path.
+  String::from_utf16(&utf16(env, v)?).ok()
+}
+
+/// `JSON.stringify(value)` as UTF-16. `Ok(None)` when the value has no JSON form; `Err` when it threw (the exception
+/// is cleared).
+pub fn stringify(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Vec<u16>>, String> {
+  with_cached(env, |c| {
+    let f = deref(env, c.stringify)?;
+    let mut undefined = ptr::null_mut();
+    ok(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+    let mut out = ptr::null_mut();
+    let status = unsafe { sys::napi_call_function(env, undefined, f, 1, &value, &mut out) };
+    if status != sys::Status::napi_ok {
+      clear_exception(env);
+      return Err("JSON.stringify threw".into());
+    }
+    if type_of(env, out)? != sys::ValueType::napi_string {
+      return Ok(None);
+    }
+    Ok(utf16(env, out))
+  })
+}
+
+/// A boolean value; anything else is `false`.
+pub fn is_true(env: sys::napi_env, v: sys::napi_value) -> bool {
+  let mut b = false;
+  let status = unsafe { sys::napi_get_value_bool(env, v, &mut b) };
+  status == sys::Status::napi_ok && b
+}
+
+/// A strong reference to an object, kept until `release`.
+pub struct Held(sys::napi_ref);
+
+impl Held {
+  pub fn new(env: sys::napi_env, object: sys::napi_value) -> Result<Self, String> {
+    let mut r = ptr::null_mut();
+    ok(unsafe { sys::napi_create_reference(env, object, 1, &mut r) })?;
+    Ok(Held(r))
+  }
+
+  pub fn value(&self, env: sys::napi_env) -> Result<sys::napi_value, String> {
+    deref(env, self.0)
+  }
+
+  /// Lets the object go. Must run on the JavaScript thread that made the reference.
+  pub fn release(self, env: sys::napi_env) {
+    unsafe { sys::napi_delete_reference(env, self.0) };
+  }
+}

@@ -1,0 +1,139 @@
+//! Span JSON as it crossed over from JavaScript. The JavaScript thread copies a string out fastest as UTF-16 (one
+//! pass, length known up front); the transcoding to UTF-8 happens here, on a worker thread.
+
+/// The text of one serialised span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpanText {
+  Utf8(String),
+  Utf16(Vec<u16>),
+}
+
+impl SpanText {
+  /// Bytes held in memory, for the queue bounds.
+  pub fn size(&self) -> usize {
+    match self {
+      SpanText::Utf8(s) => s.len(),
+      SpanText::Utf16(u) => u.len() * 2,
+    }
+  }
+
+  /// The text as UTF-8. Lone surrogates (which `JSON.stringify` escapes, so they do not occur in its output) become
+  /// U+FFFD. A UTF-16 buffer goes back to the pool.
+  pub fn into_string(self) -> String {
+    match self {
+      SpanText::Utf8(s) => s,
+      SpanText::Utf16(units) => {
+        let s = utf16_to_string(&units);
+        give_back(units);
+        s
+      }
+    }
+  }
+}
+
+/// UTF-16 buffers on their way back from the workers to the JavaScript thread, so copying a span out costs no
+/// allocation (and none of the page faults of fresh memory) once the pool is warm.
+static POOL: parking_lot::Mutex<Vec<Vec<u16>>> = parking_lot::Mutex::new(Vec::new());
+/// Buffers the pool keeps.
+const POOL_BUFFERS: usize = 64;
+/// Larger buffers (in code units) are freed rather than kept.
+const POOL_BUFFER_UNITS: usize = 64 * 1024;
+
+/// Buffers are made at least this large (in code units), in powers of two, so a pooled buffer fits most spans and
+/// is not reallocated.
+const MIN_BUFFER_UNITS: usize = 4096;
+
+/// An empty buffer with room for at least `units` code units, from the pool when one there is large enough.
+pub fn take_buffer(units: usize) -> Vec<u16> {
+  if let Some(buf) = POOL.lock().pop()
+    && buf.capacity() >= units
+  {
+    return buf;
+  }
+  Vec::with_capacity(units.max(MIN_BUFFER_UNITS).next_power_of_two())
+}
+
+fn give_back(mut buf: Vec<u16>) {
+  if buf.capacity() > POOL_BUFFER_UNITS {
+    return;
+  }
+  buf.clear();
+  let mut pool = POOL.lock();
+  if pool.len() < POOL_BUFFERS {
+    pool.push(buf);
+  }
+}
+
+impl From<String> for SpanText {
+  fn from(s: String) -> Self {
+    SpanText::Utf8(s)
+  }
+}
+
+impl From<&str> for SpanText {
+  fn from(s: &str) -> Self {
+    SpanText::Utf8(s.to_string())
+  }
+}
+
+/// UTF-16 to UTF-8, with a straight narrowing copy when every unit is ASCII (the usual case for span JSON).
+pub fn utf16_to_string(units: &[u16]) -> String {
+  if units.iter().all(|&u| u < 0x80) {
+    let bytes: Vec<u8> = units.iter().map(|&u| u as u8).collect();
+    // Safety: every byte is below 0x80, so the bytes are ASCII and valid UTF-8.
+    return unsafe { String::from_utf8_unchecked(bytes) };
+  }
+  String::from_utf16_lossy(units)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn units(s: &str) -> Vec<u16> {
+    s.encode_utf16().collect()
+  }
+
+  #[test]
+  fn ascii_and_non_ascii_text_round_trips() {
+    for s in [
+      "",
+      "{\"a\":1}",
+      "héllo wörld",
+      "日本語 🎉 {\"x\":\"\\u0000\"}",
+      &"x".repeat(100_000),
+    ] {
+      let t = SpanText::Utf16(units(s));
+      assert_eq!(t.size(), s.encode_utf16().count() * 2);
+      assert_eq!(t.into_string(), s);
+      assert_eq!(SpanText::from(s).into_string(), s);
+    }
+  }
+
+  #[test]
+  fn buffers_are_reused_and_large_ones_are_not_kept() {
+    let mut b = take_buffer(100);
+    b.extend(units("{\"a\":1}"));
+    let ptr = b.as_ptr();
+    assert_eq!(SpanText::Utf16(b).into_string(), "{\"a\":1}");
+    // Other tests share the pool; the buffer just returned is on top unless one of them took it meanwhile.
+    let again = take_buffer(10);
+    assert!(again.is_empty() && again.capacity() >= MIN_BUFFER_UNITS);
+    let _ = ptr;
+    let big = take_buffer(POOL_BUFFER_UNITS + 1);
+    let cap = big.capacity();
+    drop(SpanText::Utf16(big).into_string());
+    assert!(
+      POOL
+        .lock()
+        .iter()
+        .all(|b| b.capacity() <= POOL_BUFFER_UNITS && b.capacity() != cap)
+    );
+  }
+
+  #[test]
+  fn a_lone_surrogate_becomes_the_replacement_character() {
+    let t = SpanText::Utf16(vec![b'a' as u16, 0xD800, b'b' as u16]);
+    assert_eq!(t.into_string(), "a\u{FFFD}b");
+  }
+}
