@@ -37,6 +37,7 @@ impl GrpcSender {
       Endpoint::from_shared(url.to_string()).map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?;
     endpoint = endpoint.connect_timeout(Duration::from_secs(10)).timeout(timeout);
     if url.starts_with("https://") {
+      crate::transport::http::install_crypto();
       let mut config = ClientTlsConfig::new().with_webpki_roots();
       if let Some(ca) = tls.and_then(|t| t.ca.as_ref()) {
         config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca));

@@ -56,10 +56,19 @@ pub struct RetryNotice {
   pub reason: String,
 }
 
+/// Makes ring the TLS crypto of this library (its own copy of rustls: nothing outside it is affected).
+pub fn install_crypto() {
+  static ONCE: OnceLock<()> = OnceLock::new();
+  ONCE.get_or_init(|| {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+  });
+}
+
 /// The shared HTTP client: rustls, a connection pool reused by every exporter.
 pub fn client() -> &'static reqwest::Client {
   static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
   CLIENT.get_or_init(|| {
+    install_crypto();
     reqwest::Client::builder()
       .pool_idle_timeout(Duration::from_secs(30))
       .connect_timeout(Duration::from_secs(10))
@@ -211,6 +220,7 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 /// A client that trusts `ca` (PEM, on top of the built-in roots) and presents `identity` (PEM with certificate and
 /// key) when given. TLS verification is always on.
 pub fn client_with_tls(ca: Option<&[u8]>, identity: Option<&[u8]>) -> Result<reqwest::Client, String> {
+  install_crypto();
   let mut b = reqwest::Client::builder()
     .pool_idle_timeout(Duration::from_secs(30))
     .connect_timeout(Duration::from_secs(10));
