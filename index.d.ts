@@ -180,7 +180,7 @@ export interface OtelExporterConfig {
   maxQueueSize?: number
   /**
    * Bytes of span JSON queued for the worker at once.
-   * @default 268435456
+   * @default 1073741824
    */
   maxQueueBytes?: number
   /**
@@ -190,7 +190,7 @@ export interface OtelExporterConfig {
   maxConcurrentExports?: number
   /**
    * Bytes of batches waiting behind the requests in flight; the oldest is dropped beyond it.
-   * @default 67108864
+   * @default 536870912
    */
   maxExportBacklogBytes?: number
   /**
@@ -361,7 +361,7 @@ export interface TCCMastraExporterConfig {
   maxQueueSize?: number
   /**
    * Bytes of span JSON queued for the worker at once.
-   * @default 268435456
+   * @default 1073741824
    */
   maxQueueBytes?: number
   /**
@@ -371,7 +371,7 @@ export interface TCCMastraExporterConfig {
   maxConcurrentExports?: number
   /**
    * Bytes of runs waiting behind the requests in flight; the oldest is dropped beyond it.
-   * @default 67108864
+   * @default 536870912
    */
   maxExportBacklogBytes?: number
   /**

@@ -1,8 +1,9 @@
 // Side-by-side benchmark of the exporters against the JavaScript references, each subject in a fresh process,
 // alternating, several rounds; a receiver in its own process counts what was delivered.
 //
-// Run: npm run bench   (BENCH_SPANS=100000 BENCH_ROUNDS=3 by default; uses Node 22 and the references installed
-// in e2e/mastra-1x). Writes benchmark/results/bench.json and benchmark/results/bench.svg.
+// Run: npm run bench   (BENCH_SPANS=100000 BENCH_ROUNDS=3 by default; BENCH_RATE=<spans/s> for the sustained mode;
+// BENCH_SUBJECTS=a,b to pick subjects; uses Node 22 and the references installed in e2e/mastra-1x).
+// Writes benchmark/results/bench-<spans>[-at-<rate>-per-s].json and .svg.
 import { fork } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -11,6 +12,9 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const spans = Number(process.env.BENCH_SPANS ?? 100000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+// Sustained mode: BENCH_RATE spans per second for BENCH_SPANS spans; unset, a burst.
+const rate = Number(process.env.BENCH_RATE ?? 0)
+const tag = `${spans}${rate ? `-at-${rate}-per-s` : ''}`
 const subjects = (process.env.BENCH_SUBJECTS ?? 'noop,floor,otel-js-json,otel-js-proto,otel-native-json,otel-native-proto,tcc-js,tcc-native').split(',')
 const node = process.execPath
 
@@ -22,13 +26,13 @@ const once = (p, ev) => new Promise((r) => p.once(ev, r))
 async function runOne(name) {
   const receiver = child('receiver.mjs', [])
   const { port } = await once(receiver, 'message')
-    const subject = child('subject.mjs', [name, String(spans), String(port)])
+  const subject = child('subject.mjs', [name, String(spans), String(port), String(rate)])
   const exited = once(subject, 'exit')
   const r = await once(subject, 'message')
-  // Wall time until the receiver has every span (or 60 s pass).
-    // A subject that drops spans never reaches the total: stop when nothing new arrived for 2 s.
+  // Wall time until the receiver has every span (or 120 s pass).
+  // A subject that drops spans never reaches the total: stop when nothing new arrived for 2 s.
   let got = { spans: 0, bytes: 0, requests: 0 }
-  const deadline = Date.now() + 60000
+  const deadline = Date.now() + 120000
   let deliveredAt = Date.now()
   for (;;) {
     receiver.send('stats')
@@ -56,6 +60,8 @@ for (let round = 0; round < rounds; round++) {
   for (const s of order) {
     const r = await runOne(s)
     all[s].push(r)
+    const drops = Object.entries(r.stats ?? {}).filter(([k, v]) => /^dropped|Failed$|^spansFailed|^runsFailed/.test(k) && v > 0)
+    if (drops.length) console.log(`         ${s} dropped or failed: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}`)
         console.log(`round ${round + 1} ${s.padEnd(18)} ${((r.cpuTotalMs * 1000) / r.spans).toFixed(2)} µs/span JS-thread CPU, ${((r.eluActiveMs * 1000) / r.spans).toFixed(2)} µs/span active, ${r.delivered}/${r.spans} delivered, ${r.wallMs} ms`)
   }
 }
@@ -71,12 +77,12 @@ const table = subjects.map((s) => {
   const rs = all[s]
   return {
     subject: s,
-        jsUsPerSpan: Math.max(0, (median(rs.map((r) => r.cpuTotalMs)) - baseCpu) * 1000) / spans,
-    activeUsPerSpan: Math.max(0, (median(rs.map((r) => r.eluActiveMs)) - base) * 1000) / spans,
-    syncCallUsPerSpan: Math.max(0, (median(rs.map((r) => r.callMs)) - baseCall) * 1000) / spans,
+        jsUsPerSpan: Math.max(0, (median(rs.map((r) => r.cpuTotalMs)) - baseCpu) * 1000) / rs[0].spans,
+    activeUsPerSpan: Math.max(0, (median(rs.map((r) => r.eluActiveMs)) - base) * 1000) / rs[0].spans,
+    syncCallUsPerSpan: Math.max(0, (median(rs.map((r) => r.callMs)) - baseCall) * 1000) / rs[0].spans,
     wallMs: median(rs.map((r) => r.wallMs)),
     peakRssOverNoopMiB: (median(rs.map((r) => r.peakRss)) - baseRss) / 1048576,
-    bytesPerSpan: median(rs.map((r) => r.bytes)) / spans,
+    bytesPerSpan: median(rs.map((r) => r.bytes)) / rs[0].spans,
     delivered: median(rs.map((r) => r.delivered)),
     sent: rs[0].spans,
     importMs: median(rs.map((r) => r.importMs)),
@@ -84,13 +90,16 @@ const table = subjects.map((s) => {
 })
 const by = Object.fromEntries(table.map((t) => [t.subject, t]))
 const ratio = (a, b) => (by[a] && by[b] && by[b].jsUsPerSpan ? (by[a].jsUsPerSpan / by[b].jsUsPerSpan).toFixed(2) + 'x' : 'n/a')
-console.log(`\n${spans} spans, ${rounds} rounds, medians; jsUsPerSpan = JS-thread CPU per span through flush(), activeUsPerSpan = event-loop active time per span, both minus the no-op baseline\n`)
+console.log(`\n${spans} spans ${rate ? `at ${rate} spans/s` : 'in a burst'}, ${rounds} rounds, medians; jsUsPerSpan = JS-thread CPU per span through flush(), activeUsPerSpan = event-loop active time per span, both minus the no-op baseline\n`)
 console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), activeUsPerSpan: t.activeUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1) })))
 console.log(`OtelExporter (proto) vs floor: ${ratio('otel-native-proto', 'floor')}, vs @mastra/otel-exporter (proto): ${ratio('otel-native-proto', 'otel-js-proto')}`)
 console.log(`TCCMastraExporter vs floor: ${ratio('tcc-native', 'floor')}, vs the JS TCC reference: ${ratio('tcc-native', 'tcc-js')}`)
+const vs = (a, b, key) => (by[a] && by[b] && by[b][key] ? (by[a][key] / by[b][key]).toFixed(2) + 'x' : 'n/a')
+console.log(`OtelExporter (proto) vs @mastra/otel-exporter (proto): wall ${vs('otel-native-proto', 'otel-js-proto', 'wallMs')}, peak RSS over no-op ${vs('otel-native-proto', 'otel-js-proto', 'peakRssOverNoopMiB')}`)
+console.log(`TCCMastraExporter vs the JS TCC reference: wall ${vs('tcc-native', 'tcc-js', 'wallMs')}, peak RSS over no-op ${vs('tcc-native', 'tcc-js', 'peakRssOverNoopMiB')}`)
 
 fs.mkdirSync(path.join(here, 'results'), { recursive: true })
-fs.writeFileSync(path.join(here, 'results', 'bench.json'), JSON.stringify({ spans, rounds, table, raw: all }, null, 2))
+fs.writeFileSync(path.join(here, 'results', `bench-${tag}.json`), JSON.stringify({ spans, rate, rounds, table, raw: all }, null, 2))
 // A bar chart of JS-thread µs per span and wall time per subject.
 const w = 760
 const rowH = 26
@@ -107,5 +116,5 @@ const rows = table
   })
   .join('')
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${60 + table.length * rowH}" font-family="sans-serif">` +
-  `<text x="160" y="25" font-size="13">JS-thread CPU per span</text><text x="480" y="25" font-size="13">wall time until delivered (${spans} spans)</text>${rows}</svg>`
-fs.writeFileSync(path.join(here, 'results', 'bench.svg'), svg)
+  `<text x="160" y="25" font-size="13">JS-thread CPU per span</text><text x="480" y="25" font-size="13">wall time until delivered (${spans} spans${rate ? ` at ${rate}/s` : ''})</text>${rows}</svg>`
+fs.writeFileSync(path.join(here, 'results', `bench-${tag}.svg`), svg)

@@ -9,6 +9,10 @@ import { freshEvents } from '../__test__/support/replay.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const [name, spansWanted, port] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
+// Sustained mode: spans per second (0 = burst: as fast as the exporter takes them, yielding between traces).
+const rate = Number(process.argv[5] ?? 0)
+// Traces built up front; a longer run replays them again with new ids (1M spans would not fit in memory at once).
+const BANK_SPANS = 50000
 const endpoint = `http://127.0.0.1:${port}`
 const files = ['a-generate.jsonl', 'b-tool-call.jsonl', 'c-stream.jsonl', 'd-workflow.jsonl', 'f-tool-error.jsonl']
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
@@ -25,11 +29,31 @@ function revive(events) {
 
 // Build the workload before anything is timed.
 const traces = []
-let ended = 0
-while (ended < spansWanted) {
+let bankEnded = 0
+while (bankEnded < Math.min(spansWanted, BANK_SPANS)) {
   const events = revive(freshEvents('mastra-1.x', files[traces.length % files.length]))
-  ended += events.filter((e) => e.type === 'span_ended').length
-  traces.push(events)
+  bankEnded += events.filter((e) => e.type === 'span_ended').length
+  traces.push({ events, ended: events.filter((e) => e.type === 'span_ended').length })
+}
+
+// New ids for a trace replayed again (parent links kept), from a counter: unique and cheap. Every subject pays it
+// alike, the no-op included, so it drops out of the baseline-subtracted figures.
+let idCounter = 0
+const hex = (n, width) => n.toString(16).padStart(width, '0')
+function renew(events) {
+  const trace = hex(++idCounter, 32)
+  const ids = new Map()
+  const next = (old) => {
+    if (old == null) return old
+    let id = ids.get(old)
+    if (!id) ids.set(old, (id = hex(++idCounter, 16)))
+    return id
+  }
+  for (const { exportedSpan: s } of events) {
+    s.traceId = trace
+    s.id = next(s.id)
+    if (s.parentSpanId != null) s.parentSpanId = next(s.parentSpanId)
+  }
 }
 
 /** The TCC reference algorithm (spec/tcc-exporter.md sections 6-10), in JavaScript: buffer per trace, fetch on root end. */
@@ -123,23 +147,35 @@ const elu0 = performance.eventLoopUtilization()
 const cpu0 = process.threadCpuUsage()
 const wall0 = Date.now()
 let callMs = 0
-for (const events of traces) {
+let ended = 0
+for (let i = 0; ended < spansWanted; i++) {
+  const { events, ended: n } = traces[i % traces.length]
+  if (i >= traces.length) renew(events)
   for (const e of events) {
     const s = performance.now()
     const r = exporter.exportTracingEvent(e)
     callMs += performance.now() - s
     r?.catch?.(() => {})
   }
-  await new Promise((r) => setImmediate(r))
+  ended += n
+  if (rate > 0) {
+    // The next trace starts when the rate says so.
+    const due = wall0 + (ended / rate) * 1000
+    await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())))
+  } else {
+    await new Promise((r) => setImmediate(r))
+  }
 }
 const replayEnd = Date.now()
 const elu = performance.eventLoopUtilization(elu0)
 const cpu = process.threadCpuUsage(cpu0)
-await exporter.flush().catch((e) => console.error(`[bench] ${name} flush failed: ${e.message}`))
+// Ours take a deadline (30 s by default); the references have none. Wait for delivery, as they do.
+await exporter.flush(600000).catch((e) => console.error(`[bench] ${name} flush failed: ${e.message}`))
 const flushEnd = Date.now()
 // Through the flush: the references defer their mapping, encoding and HTTP to timers and microtasks.
 const cpuTotal = process.threadCpuUsage(cpu0)
 clearInterval(sampler)
 peakRss = Math.max(peakRss, process.memoryUsage().rss)
-process.send({ name, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
+const stats = exporter.stats?.()
+process.send({ name, stats, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
 setTimeout(() => process.exit(0), 50)

@@ -430,12 +430,14 @@ pub struct PipelineLimits {
 
 /// Default of [`PipelineLimits::max_queue_items`].
 pub const DEFAULT_MAX_QUEUE_ITEMS: usize = 1_000_000;
-/// Default of [`PipelineLimits::max_queue_bytes`]: 256 MiB.
-pub const DEFAULT_MAX_QUEUE_BYTES: usize = 256 * 1024 * 1024;
+/// Default of [`PipelineLimits::max_queue_bytes`]: 1 GiB. Span text waits as UTF-16, so this holds about 300,000
+/// spans of the captured runs.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1024 * 1024 * 1024;
 /// Default of [`PipelineLimits::max_concurrent_exports`].
 pub const DEFAULT_MAX_CONCURRENT_EXPORTS: usize = 8;
-/// Default of [`PipelineLimits::max_backlog_bytes`]: 64 MiB.
-pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
+/// Default of [`PipelineLimits::max_backlog_bytes`]: 512 MiB, so a burst of a million spans waits here for the
+/// collector rather than being dropped.
+pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 512 * 1024 * 1024;
 /// Default of [`PipelineLimits::flush_timeout`].
 pub const DEFAULT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -60,13 +60,13 @@ pub struct JsTccOptions {
   /// @default 1000000
   pub max_queue_size: Option<f64>,
   /// Bytes of span JSON queued for the worker at once.
-  /// @default 268435456
+  /// @default 1073741824
   pub max_queue_bytes: Option<f64>,
   /// Requests in flight at once.
   /// @default 8
   pub max_concurrent_exports: Option<u32>,
   /// Bytes of runs waiting behind the requests in flight; the oldest is dropped beyond it.
-  /// @default 67108864
+  /// @default 536870912
   pub max_export_backlog_bytes: Option<f64>,
   /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
   /// @default 30000
