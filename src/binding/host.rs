@@ -142,25 +142,22 @@ impl Host {
 
 /// `JSON.stringify(value)`, falling back to a serialiser that survives BigInt, cycles and throwing getters.
 /// `Ok(None)` when the value has no JSON form (undefined, a function).
-pub fn stringify(env: &Env, value: Unknown<'_>) -> std::result::Result<Option<String>, String> {
-  let first = (|| -> Result<Unknown<'_>> {
-    let json: Object = env.get_global()?.get_named_property("JSON")?;
-    let f: Function<Unknown, Unknown> = json.get_named_property("stringify")?;
-    f.call(value)
-  })();
-  let out = match first {
-    Ok(out) => out,
+pub fn stringify(env: &Env, value: Unknown<'_>) -> std::result::Result<Option<SpanText>, String> {
+  match fast::stringify(env.raw(), value.raw()) {
+    Ok(units) => Ok(units.map(SpanText::Utf16)),
     Err(e) => {
       let safe = (|| -> Result<Unknown<'_>> {
         let f: Function<Unknown, Unknown> = env.run_script(SAFE_STRINGIFY)?;
         f.call(value)
       })();
-      safe.map_err(|e2| format!("{} (and the fallback serialiser failed: {})", e.reason, e2.reason))?
+      let out = safe.map_err(|e2| format!("{e} (and the fallback serialiser failed: {})", e2.reason))?;
+      match out.get_type() {
+        Ok(ValueType::String) => unsafe { out.cast::<String>() }
+          .map(|s| Some(SpanText::Utf8(s)))
+          .map_err(|e| e.reason),
+        _ => Ok(None),
+      }
     }
-  };
-  match out.get_type() {
-    Ok(ValueType::String) => unsafe { out.cast::<String>() }.map(Some).map_err(|e| e.reason),
-    _ => Ok(None),
   }
 }
 
@@ -219,14 +216,8 @@ pub fn read_kind(env: &Env, event: Unknown<'_>) -> std::result::Result<(EventKin
 /// A span object as JSON text: `JSON.stringify`, or the careful serialiser when something in it throws (a getter,
 /// `toJSON`, BigInt, a cycle).
 pub fn span_json(env: &Env, span: napi::sys::napi_value) -> std::result::Result<SpanText, String> {
-  match fast::stringify(env.raw(), span) {
-    Ok(Some(units)) => Ok(SpanText::Utf16(units)),
-    Ok(None) => Err("the span has no JSON form".into()),
-    Err(_) => match stringify(env, unsafe { Unknown::from_raw_unchecked(env.raw(), span) })? {
-      Some(json) => Ok(SpanText::Utf8(json)),
-      None => Err("the span has no JSON form".into()),
-    },
-  }
+  stringify(env, unsafe { Unknown::from_raw_unchecked(env.raw(), span) })?
+    .ok_or_else(|| "the span has no JSON form".into())
 }
 
 /// The event's kind and its span as JSON text. `Ok(None)` for event types the exporter does not use: those cost two

@@ -677,7 +677,7 @@ pub fn submit_feedback<'env>(env: &'env Env, args: Unknown<'env>) -> Result<Prom
   let json = host::stringify(env, args)
     .ok()
     .flatten()
-    .unwrap_or_else(|| "{}".to_string());
+    .map_or_else(|| "{}".to_string(), SpanText::into_string);
   let log = Logger::new(Host::console_only(env)?, false);
   let prepared = feedback::prepare(&json, &ProcessEnv, &log);
   env.spawn_future(async move {
