@@ -186,7 +186,6 @@ impl TccExporter {
     }
   }
 
-  /// Counts an event the binding could not read (not an object, unknown type, unserialisable span).
   /// Counts an internal error contained at the JavaScript boundary, and says so once per occurrence.
   pub fn count_panic(&self) {
     self.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +194,7 @@ impl TccExporter {
       .error("[TCC] Internal error while reading an event; the event was dropped and the exporter carries on");
   }
 
+  /// Counts an event the binding could not read (not an object, unknown type, unserialisable span).
   pub fn count_invalid(&self) {
     self.shared.counters.invalid_events.fetch_add(1, Ordering::Relaxed);
   }
