@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
@@ -192,6 +192,10 @@ struct HeldSpans {
   /// Span ids by start time; an id no longer held is skipped.
   by_age: VecDeque<(Instant, String)>,
   last_sweep: Option<Instant>,
+  /// Spans held, for the periodic sweep to skip an exporter holding none without a trip to the JavaScript thread.
+  count: Arc<AtomicUsize>,
+  /// The key of this exporter's entry in `HELD`.
+  id: u64,
 }
 
 struct HeldSpan {
@@ -209,7 +213,13 @@ impl HeldSpans {
   fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held) -> Option<HeldSpan> {
     self.by_age.push_back((Instant::now(), id.clone()));
     self.by_trace.entry(trace.clone()).or_default().push(id.clone());
-    self.by_id.insert(id, HeldSpan { span, trace, seq })
+    let again = self.by_id.insert(id, HeldSpan { span, trace, seq });
+    self.publish();
+    again
+  }
+
+  fn publish(&self) {
+    self.count.store(self.by_id.len(), Ordering::Relaxed);
   }
 
   fn take(&mut self, id: &str) -> Option<HeldSpan> {
@@ -220,12 +230,14 @@ impl HeldSpans {
         self.by_trace.remove(&held.trace);
       }
     }
+    self.publish();
     Some(held)
   }
 
   fn take_trace(&mut self, trace: &str) -> Vec<HeldSpan> {
     let ids = self.by_trace.remove(trace).unwrap_or_default();
     let mut out: Vec<HeldSpan> = ids.iter().filter_map(|id| self.by_id.remove(id)).collect();
+    self.publish();
     out.sort_by_key(|h| h.seq);
     out
   }
@@ -284,9 +296,16 @@ impl JsTccMastraExporter {
     let debug = config.debug;
     let log = Logger::new(sink, debug);
     let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
-    let held = (!debug).then(|| Rc::new(RefCell::new(HeldSpans::default())));
+    let id = NEXT_EXPORTER_ID.fetch_add(1, Ordering::Relaxed);
+    let count = Arc::new(AtomicUsize::new(0));
+    let held = (!debug).then(|| {
+      Rc::new(RefCell::new(HeldSpans {
+        id,
+        count: count.clone(),
+        ..HeldSpans::default()
+      }))
+    });
     if let Some(held) = &held {
-      let id = NEXT_EXPORTER_ID.fetch_add(1, Ordering::Relaxed);
       let entry = (Rc::downgrade(held), Arc::downgrade(&inner), Arc::downgrade(&host));
       HELD.with(|h| h.borrow_mut().insert(id, entry));
       // Spans open past `HOLD_FOR` are handed over even when no further event arrives to notice them.
@@ -296,7 +315,9 @@ impl JsTccMastraExporter {
         loop {
           tick.tick().await;
           let Some(host) = host.upgrade() else { break };
-          host.run_on_js(Box::new(move |env| sweep(env, id)));
+          if count.load(Ordering::Relaxed) > 0 {
+            host.run_on_js(Box::new(move |env| sweep(env, id)));
+          }
         }
       });
     }
@@ -639,6 +660,8 @@ impl ObjectFinalize for JsTccMastraExporter {
       for (_, span) in h.by_id.drain() {
         span.span.release(env.raw());
       }
+      h.publish();
+      let _ = HELD.try_with(|registry| registry.borrow_mut().remove(&h.id));
     }
     Ok(())
   }
