@@ -4,9 +4,12 @@
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import path from 'node:path'
+import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { freshEvents } from '../__test__/support/replay.mjs'
 
+// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux).
+const TICKS = 100
 const here = path.dirname(fileURLToPath(import.meta.url))
 const [name, spansWanted, port] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])]
 // Sustained mode: spans per second (0 = burst: as fast as the exporter takes them, yielding between traces).
@@ -177,5 +180,15 @@ const cpuTotal = process.threadCpuUsage(cpu0)
 clearInterval(sampler)
 peakRss = Math.max(peakRss, process.memoryUsage().rss)
 const stats = exporter.stats?.()
-process.send({ name, stats, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
+// CPU of the exporter's own threads (ours run on threads named mastra-exporter), from /proc.
+let workerCpuMs = 0
+for (const tid of fs.readdirSync('/proc/self/task')) {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (comm.startsWith('mastra-exporter')) workerCpuMs += ((Number(f[11]) + Number(f[12])) * 1000) / TICKS
+  } catch {}
+}
+process.send({ name, stats, workerCpuMs, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
 setTimeout(() => process.exit(0), 50)

@@ -5,6 +5,7 @@
 //! `cargo test --no-default-features`. The `binding` module is a thin napi-rs layer over it.
 
 pub mod env;
+pub mod json;
 pub mod log;
 pub mod otel;
 pub mod pipeline;

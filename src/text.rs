@@ -17,6 +17,24 @@ impl SpanText {
     }
   }
 
+  /// The text as UTF-8 in `buf` (cleared first), reusing its allocation: the worker keeps one such buffer, so reading
+  /// a span costs no allocation. Lone surrogates become U+FFFD, as in [`SpanText::into_string`].
+  pub fn read_into(self, buf: &mut String) {
+    buf.clear();
+    match self {
+      SpanText::Utf8(s) => buf.push_str(&s),
+      SpanText::Utf16(units) => {
+        if units.iter().all(|&u| u < 0x80) {
+          // Safety: every unit is below 0x80, so each narrowed byte is ASCII and the buffer stays valid UTF-8.
+          unsafe { buf.as_mut_vec() }.extend(units.iter().map(|&u| u as u8));
+        } else {
+          buf.extend(char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or('\u{FFFD}')));
+        }
+        give_back(units);
+      }
+    }
+  }
+
   /// The text as UTF-8. Lone surrogates (which `JSON.stringify` escapes, so they do not occur in its output) become
   /// U+FFFD. A UTF-16 buffer goes back to the pool.
   pub fn into_string(self) -> String {
@@ -105,7 +123,10 @@ mod tests {
     ] {
       let t = SpanText::Utf16(units(s));
       assert_eq!(t.size(), s.encode_utf16().count() * 2);
-      assert_eq!(t.into_string(), s);
+      assert_eq!(t.clone().into_string(), s);
+      let mut buf = String::from("left over");
+      t.read_into(&mut buf);
+      assert_eq!(buf, s);
       assert_eq!(SpanText::from(s).into_string(), s);
     }
   }
@@ -134,6 +155,9 @@ mod tests {
   #[test]
   fn a_lone_surrogate_becomes_the_replacement_character() {
     let t = SpanText::Utf16(vec![b'a' as u16, 0xD800, b'b' as u16]);
+    let mut buf = String::new();
+    t.clone().read_into(&mut buf);
+    assert_eq!(buf, "a\u{FFFD}b");
     assert_eq!(t.into_string(), "a\u{FFFD}b");
   }
 }

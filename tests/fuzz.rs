@@ -5,6 +5,7 @@
 
 use mastra_native_exporters::log::Logger;
 use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
+use mastra_native_exporters::otel::otlp::{Origin, encode_protobuf, encode_protobuf_direct, request};
 use mastra_native_exporters::otel::span::MastraSpan;
 use mastra_native_exporters::tcc::buffer::{BufferLimits, EventKind, TraceBuffer};
 use proptest::prelude::*;
@@ -121,13 +122,18 @@ proptest! {
     if error {
       span["errorInfo"] = json!({"message": "boom", "details": {"stack": "x"}});
     }
-    let parsed = MastraSpan::parse(&span.to_string()).expect("a well-formed span parses");
+    let text = span.to_string();
+    let parsed = MastraSpan::parse(&text).expect("a well-formed span parses");
     for facts in [TraceFacts::default(), TraceFacts { has_model_inference: true, provider: Some("openai.chat".into()) }] {
       let out = map_span(&parsed, MapOptions { semconv, capture_content }, &facts).expect("maps");
       prop_assert_eq!(out.trace_id.len(), 32);
       prop_assert_eq!(out.span_id.len(), 16);
       prop_assert!(out.end_ns >= out.start_ns);
       prop_assert!(out.attributes.iter().any(|(k, _)| k == "gen_ai.operation.name"));
+      // The direct protobuf writer gives exactly prost's bytes for whatever the mapping produced.
+      let origin = Origin { resource: out.attributes.clone(), scope_name: "s".into(), scope_version: String::new() };
+      let spans = [out];
+      prop_assert_eq!(encode_protobuf_direct(&origin, &spans), encode_protobuf(&request(&origin, &spans)));
     }
   }
 
@@ -135,5 +141,22 @@ proptest! {
   fn span_parsing_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
     let _ = MastraSpan::parse(&text);
     let _ = mastra_native_exporters::tcc::span::SpanHead::parse(&text);
+  }
+}
+
+proptest! {
+  /// The worker's JSON reader agrees with serde_json on every value, keeps key order, and gives back exactly the
+  /// compact text it read, which is what `JSON.stringify` of the value writes.
+  #[test]
+  fn the_span_json_reader_agrees_with_serde_json(v in any_json(), junk in "\\PC{0,40}") {
+    let text = v.to_string();
+    let parsed = mastra_native_exporters::json::parse(&text).expect("serde_json's output parses");
+    prop_assert_eq!(parsed.to_value(), v);
+    prop_assert_eq!(parsed.to_json(), text);
+    prop_assert_eq!(
+      mastra_native_exporters::json::parse(&junk).is_ok(),
+      serde_json::from_str::<Value>(&junk).is_ok(),
+      "{:?}", junk
+    );
   }
 }

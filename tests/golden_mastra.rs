@@ -66,7 +66,8 @@ fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
     if rec["type"] != "span_ended" {
       continue;
     }
-    let span = MastraSpan::parse(&rec["exportedSpan"].to_string()).unwrap();
+    let json = rec["exportedSpan"].to_string();
+    let span = MastraSpan::parse(&json).unwrap();
     if span.span_type == "model_inference" {
       seen_inference.insert(span.trace_id.clone());
     }

@@ -282,7 +282,12 @@ struct Worker {
   facts_order: VecDeque<String>,
   dispatcher: Dispatcher,
   grpc: Option<GrpcSender>,
+  /// The span text being read, kept between spans.
+  text: String,
 }
+
+/// The largest span text buffer the worker keeps for the next span.
+const MAX_KEPT_TEXT: usize = 1 << 20;
 
 impl Worker {
   fn new(settings: OtelSettings, log: Logger, shared: Arc<Shared>) -> Self {
@@ -327,6 +332,7 @@ impl Worker {
       facts: HashMap::new(),
       facts_order: VecDeque::new(),
       grpc: None,
+      text: String::new(),
     }
   }
 
@@ -336,9 +342,14 @@ impl Worker {
         msg = rx.recv() => match msg {
           Some(Msg::Span(json, mode)) => {
             self.shared.intake.release(json.size());
-            let json = json.into_string();
-            if catch_unwind(AssertUnwindSafe(|| self.on_span(&json, mode))).is_err() {
+            let mut text = std::mem::take(&mut self.text);
+            json.read_into(&mut text);
+            if catch_unwind(AssertUnwindSafe(|| self.on_span(&text, mode))).is_err() {
               self.panicked("mapping a span");
+            }
+            // One span's text buffer is reused for the next (a huge one is let go).
+            if text.capacity() <= MAX_KEPT_TEXT {
+              self.text = text;
             }
             self.shared.busy.leave();
           }
@@ -378,14 +389,20 @@ impl Worker {
 
   fn on_span(&mut self, json: &str, call_mode: Semconv) {
     let mode = self.settings.semconv.unwrap_or(call_mode);
-    let parsed = if self.settings.redact.is_empty() {
-      MastraSpan::parse(json)
+    let redacted;
+    let json = if self.settings.redact.is_empty() {
+      json
     } else {
-      super::span::parse_value(json).and_then(|mut v| {
-        self.settings.redact.redact_span(&mut v);
-        MastraSpan::from_value(v)
-      })
+      match super::span::parse_value(json) {
+        Ok(mut v) => {
+          self.settings.redact.redact_span(&mut v);
+          redacted = v.to_string();
+          &redacted
+        }
+        Err(e) => return self.invalid(&e.to_string()),
+      }
     };
+    let parsed = MastraSpan::parse(json);
     let span = match parsed {
       Ok(s) => s,
       Err(e) => return self.invalid(&e.to_string()),
@@ -553,10 +570,7 @@ pub fn encode(protocol: Protocol, origin: &Origin, spans: &[OtelSpan]) -> (Vec<u
   match protocol {
     Protocol::Zipkin => (zipkin::encode(spans, &origin.resource), "application/json"),
     Protocol::HttpJson => (otlp::encode_json(&otlp::request(origin, spans)), "application/json"),
-    Protocol::HttpProtobuf | Protocol::Grpc => (
-      otlp::encode_protobuf(&otlp::request(origin, spans)),
-      "application/x-protobuf",
-    ),
+    Protocol::HttpProtobuf | Protocol::Grpc => (otlp::encode_protobuf_direct(origin, spans), "application/x-protobuf"),
   }
 }
 

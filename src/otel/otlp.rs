@@ -187,6 +187,238 @@ pub fn encode_protobuf(req: &ExportTraceServiceRequest) -> Vec<u8> {
   req.encode_to_vec()
 }
 
+/// OTLP/protobuf bytes written straight from the mapped spans: the bytes prost writes for [`request`], without
+/// building (and copying every string into) the intermediate messages first.
+pub fn encode_protobuf_direct(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
+  let resource_len = kvs_len(1, &origin.resource);
+  let scope_len = str_len(1, &origin.scope_name) + str_len(2, &origin.scope_version);
+  let spans_len: usize = spans.iter().map(|s| nested_len(2, span_len(s))).sum();
+  let scope_spans_len = nested_len(1, scope_len) + spans_len;
+  let resource_spans_len = nested_len(1, resource_len) + nested_len(2, scope_spans_len);
+  let mut w = Vec::with_capacity(nested_len(1, resource_spans_len));
+  pb::nested(&mut w, 1, resource_spans_len);
+  pb::nested(&mut w, 1, resource_len);
+  put_kvs(&mut w, 1, &origin.resource);
+  pb::nested(&mut w, 2, scope_spans_len);
+  pb::nested(&mut w, 1, scope_len);
+  pb::string(&mut w, 1, &origin.scope_name);
+  pb::string(&mut w, 2, &origin.scope_version);
+  for s in spans {
+    pb::nested(&mut w, 2, span_len(s));
+    put_span(&mut w, s);
+  }
+  w
+}
+
+/// Protobuf wire primitives: sizes and writers. Fields at their default value are left out, as prost does.
+mod pb {
+  pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+  }
+
+  pub fn varint(w: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+      w.push(v as u8 | 0x80);
+      v >>= 7;
+    }
+    w.push(v as u8);
+  }
+
+  fn tag(w: &mut Vec<u8>, field: u32, wire: u32) {
+    varint(w, u64::from(field << 3 | wire));
+  }
+
+  pub fn tag_len(field: u32) -> usize {
+    varint_len(u64::from(field << 3))
+  }
+
+  /// A length-delimited field's tag and length; its bytes follow.
+  pub fn nested(w: &mut Vec<u8>, field: u32, len: usize) {
+    tag(w, field, 2);
+    varint(w, len as u64);
+  }
+
+  pub fn string(w: &mut Vec<u8>, field: u32, s: &str) {
+    if !s.is_empty() {
+      nested(w, field, s.len());
+      w.extend_from_slice(s.as_bytes());
+    }
+  }
+
+  pub fn uint(w: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+      tag(w, field, 0);
+      varint(w, v);
+    }
+  }
+
+  pub fn fixed64(w: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+      tag(w, field, 1);
+      w.extend_from_slice(&v.to_le_bytes());
+    }
+  }
+
+  pub fn fixed32(w: &mut Vec<u8>, field: u32, v: u32) {
+    if v != 0 {
+      tag(w, field, 5);
+      w.extend_from_slice(&v.to_le_bytes());
+    }
+  }
+
+  /// A oneof member: written even at its default value.
+  pub fn oneof_varint(w: &mut Vec<u8>, field: u32, v: u64) {
+    tag(w, field, 0);
+    varint(w, v);
+  }
+
+  pub fn oneof_double(w: &mut Vec<u8>, field: u32, v: f64) {
+    tag(w, field, 1);
+    w.extend_from_slice(&v.to_le_bytes());
+  }
+
+  pub fn oneof_string(w: &mut Vec<u8>, field: u32, s: &str) {
+    nested(w, field, s.len());
+    w.extend_from_slice(s.as_bytes());
+  }
+}
+
+fn nested_len(field: u32, len: usize) -> usize {
+  pb::tag_len(field) + pb::varint_len(len as u64) + len
+}
+
+fn str_len(field: u32, s: &str) -> usize {
+  if s.is_empty() { 0 } else { nested_len(field, s.len()) }
+}
+
+fn uint_len(field: u32, v: u64) -> usize {
+  if v == 0 {
+    0
+  } else {
+    pb::tag_len(field) + pb::varint_len(v)
+  }
+}
+
+fn fixed_len(field: u32, v: u64, width: usize) -> usize {
+  if v == 0 { 0 } else { pb::tag_len(field) + width }
+}
+
+/// Bytes of a hex id, as [`hex_bytes`] reads it (pairs that are not hex are skipped).
+fn hex_pairs(hex: &str) -> impl Iterator<Item = u8> + '_ {
+  hex
+    .as_bytes()
+    .chunks_exact(2)
+    .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+}
+
+fn hex_len(field: u32, hex: &str) -> usize {
+  match hex_pairs(hex).count() {
+    0 => 0,
+    n => nested_len(field, n),
+  }
+}
+
+fn put_hex(w: &mut Vec<u8>, field: u32, hex: &str) {
+  let n = hex_pairs(hex).count();
+  if n > 0 {
+    pb::nested(w, field, n);
+    w.extend(hex_pairs(hex));
+  }
+}
+
+/// Length of an `AnyValue` holding `v`.
+fn any_len(v: &AttrValue) -> usize {
+  match v {
+    AttrValue::Str(s) => nested_len(1, s.len()),
+    AttrValue::Bool(_) => pb::tag_len(2) + 1,
+    AttrValue::Int(i) => pb::tag_len(3) + pb::varint_len(*i as u64),
+    AttrValue::Double(_) => pb::tag_len(4) + 8,
+    AttrValue::StrArray(a) => nested_len(5, array_len(a)),
+  }
+}
+
+fn array_len(a: &[String]) -> usize {
+  a.iter().map(|s| nested_len(1, nested_len(1, s.len()))).sum()
+}
+
+fn put_any(w: &mut Vec<u8>, v: &AttrValue) {
+  match v {
+    AttrValue::Str(s) => pb::oneof_string(w, 1, s),
+    AttrValue::Bool(b) => pb::oneof_varint(w, 2, u64::from(*b)),
+    AttrValue::Int(i) => pb::oneof_varint(w, 3, *i as u64),
+    AttrValue::Double(d) => pb::oneof_double(w, 4, *d),
+    AttrValue::StrArray(a) => {
+      pb::nested(w, 5, array_len(a));
+      for s in a {
+        pb::nested(w, 1, nested_len(1, s.len()));
+        pb::oneof_string(w, 1, s);
+      }
+    }
+  }
+}
+
+fn kv_len(k: &str, v: &AttrValue) -> usize {
+  str_len(1, k) + nested_len(2, any_len(v))
+}
+
+fn kvs_len(field: u32, attrs: &[(String, AttrValue)]) -> usize {
+  attrs.iter().map(|(k, v)| nested_len(field, kv_len(k, v))).sum()
+}
+
+fn put_kvs(w: &mut Vec<u8>, field: u32, attrs: &[(String, AttrValue)]) {
+  for (k, v) in attrs {
+    pb::nested(w, field, kv_len(k, v));
+    pb::string(w, 1, k);
+    pb::nested(w, 2, any_len(v));
+    put_any(w, v);
+  }
+}
+
+fn event_len(e: &OtelEvent) -> usize {
+  fixed_len(1, e.time_ns, 8) + str_len(2, &e.name) + kvs_len(3, &e.attributes)
+}
+
+fn status_len(s: &OtelSpan) -> usize {
+  str_len(2, &s.status_message) + uint_len(3, s.status as u64)
+}
+
+fn span_len(s: &OtelSpan) -> usize {
+  hex_len(1, &s.trace_id)
+    + hex_len(2, &s.span_id)
+    + s.parent_span_id.as_deref().map_or(0, |p| hex_len(4, p))
+    + str_len(5, &s.name)
+    + uint_len(6, s.kind as u64)
+    + fixed_len(7, s.start_ns, 8)
+    + fixed_len(8, s.end_ns, 8)
+    + kvs_len(9, &s.attributes)
+    + s.events.iter().map(|e| nested_len(11, event_len(e))).sum::<usize>()
+    + nested_len(15, status_len(s))
+    + fixed_len(16, u64::from(FLAG_SAMPLED | FLAG_HAS_IS_REMOTE), 4)
+}
+
+fn put_span(w: &mut Vec<u8>, s: &OtelSpan) {
+  put_hex(w, 1, &s.trace_id);
+  put_hex(w, 2, &s.span_id);
+  if let Some(p) = &s.parent_span_id {
+    put_hex(w, 4, p);
+  }
+  pb::string(w, 5, &s.name);
+  pb::uint(w, 6, s.kind as u64);
+  pb::fixed64(w, 7, s.start_ns);
+  pb::fixed64(w, 8, s.end_ns);
+  put_kvs(w, 9, &s.attributes);
+  for e in &s.events {
+    pb::nested(w, 11, event_len(e));
+    pb::fixed64(w, 1, e.time_ns);
+    pb::string(w, 2, &e.name);
+    put_kvs(w, 3, &e.attributes);
+  }
+  pb::nested(w, 15, status_len(s));
+  pb::string(w, 2, &s.status_message);
+  pb::uint(w, 3, s.status as u64);
+  pb::fixed32(w, 16, FLAG_SAMPLED | FLAG_HAS_IS_REMOTE);
+}
+
 /// OTLP/JSON bytes (hex ids, camelCase, 64-bit integers as strings).
 pub fn encode_json(req: &ExportTraceServiceRequest) -> Vec<u8> {
   serde_json::to_vec(req).expect("OTLP requests always serialise")
@@ -242,6 +474,34 @@ pub(crate) mod tests {
     assert_eq!(
       back.resource_spans[0].scope_spans[0].scope.as_ref().unwrap().name,
       "scope"
+    );
+  }
+
+  #[test]
+  fn the_direct_encoder_writes_what_prost_writes() {
+    let (origin, mut spans) = sample();
+    let mut other = spans[0].clone();
+    other.parent_span_id = None;
+    other.name = String::new();
+    other.status = StatusCode::Unset;
+    other.status_message = String::new();
+    other.events.clear();
+    other.attributes = vec![
+      ("neg".into(), AttrValue::Int(-5)),
+      ("empty".into(), "".into()),
+      ("no".into(), AttrValue::Bool(false)),
+      ("zero".into(), AttrValue::Int(0)),
+      ("empty list".into(), AttrValue::StrArray(vec![])),
+      ("long".into(), "x".repeat(300).into()),
+    ];
+    spans.push(other);
+    assert_eq!(
+      encode_protobuf_direct(&origin, &spans),
+      encode_protobuf(&request(&origin, &spans))
+    );
+    assert_eq!(
+      encode_protobuf_direct(&origin, &[]),
+      encode_protobuf(&request(&origin, &[]))
     );
   }
 

@@ -1,11 +1,11 @@
 //! A finished Mastra span, read from the JSON the JavaScript thread produced, and the OpenTelemetry span it maps to.
 
-use serde_json::{Map, Value};
+use crate::json::{self, Json, Obj};
 
-/// The Mastra span fields the mapping reads. Types up to Mastra 0.22 (`llm_generation`, `llm_chunk`) are renamed to
-/// their current names.
+/// The Mastra span fields the mapping reads, borrowing from the span's JSON text. Types up to Mastra 0.22
+/// (`llm_generation`, `llm_chunk`) are renamed to their current names.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MastraSpan {
+pub struct MastraSpan<'a> {
   pub id: String,
   pub trace_id: String,
   pub parent_span_id: Option<String>,
@@ -15,16 +15,16 @@ pub struct MastraSpan {
   pub entity_type: Option<String>,
   pub entity_id: Option<String>,
   pub entity_name: Option<String>,
-  pub attributes: Map<String, Value>,
-  pub metadata: Map<String, Value>,
-  pub input: Option<Value>,
-  pub output: Option<Value>,
-  pub error_info: Option<Map<String, Value>>,
+  pub attributes: Obj<'a>,
+  pub metadata: Obj<'a>,
+  pub input: Option<Json<'a>>,
+  pub output: Option<Json<'a>>,
+  pub error_info: Option<Obj<'a>>,
   pub start_ns: u64,
   pub end_ns: Option<u64>,
   pub is_event: bool,
   pub is_root: bool,
-  pub tags: Option<Vec<Value>>,
+  pub tags: Option<Json<'a>>,
 }
 
 /// Why a span could not be read.
@@ -36,24 +36,24 @@ pub enum SpanError {
   Missing(&'static str),
 }
 
-fn string(v: Option<&Value>) -> Option<String> {
+fn string(v: Option<&Json>) -> Option<String> {
   match v? {
-    Value::String(s) => Some(s.clone()),
-    Value::Number(n) => Some(n.to_string()),
+    Json::String(s) => Some(s.to_string()),
+    Json::Number(n) => Some(n.as_str().to_string()),
     _ => None,
   }
 }
 
-impl MastraSpan {
+impl<'a> MastraSpan<'a> {
   /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
-  /// Rust string cannot hold) are replaced with U+FFFD first.
-  pub fn parse(json: &str) -> Result<Self, SpanError> {
-    Self::from_value(parse_value(json)?)
+  /// Rust string cannot hold) become U+FFFD.
+  pub fn parse(text: &'a str) -> Result<Self, SpanError> {
+    Self::from_json(json::parse(text).map_err(|e| SpanError::Json(e.to_string()))?)
   }
 
-  /// Reads a span from an already parsed JSON value.
-  pub fn from_value(value: Value) -> Result<Self, SpanError> {
-    let Value::Object(mut o) = value else {
+  /// Reads a span from its parsed JSON.
+  pub fn from_json(value: Json<'a>) -> Result<Self, SpanError> {
+    let Json::Object(mut o) = value else {
       return Err(SpanError::Json("not an object".into()));
     };
     let id = string(o.get("id")).ok_or(SpanError::Missing("id"))?;
@@ -62,21 +62,21 @@ impl MastraSpan {
       .get("startTime")
       .and_then(time_ns)
       .ok_or(SpanError::Missing("startTime"))?;
-    let span_type = match string(o.get("type")).unwrap_or_default().as_str() {
+    let span_type = match o.get("type").and_then(Json::as_str).unwrap_or_default() {
       "llm_generation" => "model_generation".to_string(),
       "llm_chunk" => "model_chunk".to_string(),
       other => other.to_string(),
     };
-    let object = |v: Option<Value>| match v {
-      Some(Value::Object(m)) => m,
-      _ => Map::new(),
+    let object = |v: Option<Json<'a>>| match v {
+      Some(Json::Object(m)) => m,
+      _ => Obj::default(),
     };
-    let present = |v: Option<Value>| v.filter(|v| !v.is_null());
+    let present = |v: Option<Json<'a>>| v.filter(|v| !v.is_null());
     let attributes = object(o.remove("attributes"));
     // Mastra 0.24 has no entity fields: its ids live in the attributes.
     let legacy_id = ["agentId", "toolId", "workflowId", "stepId"]
       .iter()
-      .find_map(|k| string(attributes.get(*k)));
+      .find_map(|k| string(attributes.get(k)));
     Ok(MastraSpan {
       id,
       trace_id,
@@ -89,18 +89,15 @@ impl MastraSpan {
       entity_name: string(o.get("entityName")),
       start_ns,
       end_ns: o.get("endTime").and_then(time_ns),
-      is_event: o.get("isEvent").and_then(Value::as_bool).unwrap_or(false),
-      is_root: o.get("isRootSpan").and_then(Value::as_bool).unwrap_or(false),
-      tags: match o.remove("tags") {
-        Some(Value::Array(a)) if !a.is_empty() => Some(a),
-        _ => None,
-      },
+      is_event: o.get("isEvent").and_then(Json::as_bool).unwrap_or(false),
+      is_root: o.get("isRootSpan").and_then(Json::as_bool).unwrap_or(false),
+      tags: o.remove("tags").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
       attributes,
       metadata: object(o.remove("metadata")),
       input: present(o.remove("input")),
       output: present(o.remove("output")),
       error_info: match o.remove("errorInfo") {
-        Some(Value::Object(m)) => Some(m),
+        Some(Json::Object(m)) => Some(m),
         _ => None,
       },
     })
@@ -111,28 +108,28 @@ impl MastraSpan {
     self.entity_name.as_deref().or(self.entity_id.as_deref())
   }
 
-  pub fn attr(&self, key: &str) -> Option<&Value> {
+  pub fn attr(&self, key: &str) -> Option<&Json<'a>> {
     self.attributes.get(key).filter(|v| !v.is_null())
   }
 
   pub fn attr_str(&self, key: &str) -> Option<&str> {
-    self.attr(key).and_then(Value::as_str)
+    self.attr(key).and_then(Json::as_str)
   }
 }
 
-/// Parses span JSON, replacing lone UTF-16 surrogate escapes with U+FFFD when plain parsing fails.
-pub fn parse_value(json: &str) -> Result<Value, SpanError> {
+/// Deepest nesting accepted. serde_json's default of 128 would drop legitimate but deep data; far deeper input is
+/// refused before parsing, so recursion stays well inside a worker thread's stack.
+pub const MAX_DEPTH: usize = json::MAX_DEPTH;
+
+/// Parses span JSON into a `serde_json::Value` (for redaction and the TCC exporter), replacing lone UTF-16 surrogate escapes with U+FFFD when plain parsing fails.
+pub fn parse_value(json: &str) -> Result<serde_json::Value, SpanError> {
   match deep_parse(json) {
     Ok(v) => Ok(v),
     Err(_) => deep_parse(&replace_lone_surrogates(json)).map_err(|e| SpanError::Json(e.to_string())),
   }
 }
 
-/// Deepest nesting accepted. serde_json's default of 128 would drop legitimate but deep data; far deeper input is
-/// refused before parsing, so recursion stays well inside a worker thread's stack.
-pub const MAX_DEPTH: usize = 1_024;
-
-fn deep_parse(json: &str) -> Result<Value, serde_json::Error> {
+fn deep_parse(json: &str) -> Result<serde_json::Value, serde_json::Error> {
   let depth = nesting_depth(json);
   if depth <= 127 {
     return serde_json::from_str(json);
@@ -176,10 +173,10 @@ fn nesting_depth(json: &str) -> usize {
 }
 
 /// An ISO-8601 date (what `Date.prototype.toJSON` writes) or epoch milliseconds, as Unix nanoseconds.
-pub fn time_ns(v: &Value) -> Option<u64> {
+pub fn time_ns(v: &Json) -> Option<u64> {
   match v {
-    Value::String(s) => parse_iso_ns(s),
-    Value::Number(n) => n
+    Json::String(s) => parse_iso_ns(s),
+    Json::Number(n) => n
       .as_f64()
       .filter(|ms| ms.is_finite() && *ms >= 0.0)
       .map(|ms| (ms * 1e6) as u64),
@@ -310,7 +307,7 @@ mod tests {
     for (s, want) in cases {
       assert_eq!(parse_iso_ns(s), want, "{s}");
     }
-    assert_eq!(time_ns(&serde_json::json!(1500)), Some(1_500_000_000));
+    assert_eq!(time_ns(&json::parse("1500").unwrap()), Some(1_500_000_000));
   }
 
   #[test]

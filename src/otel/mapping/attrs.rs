@@ -1,22 +1,30 @@
 //! An ordered attribute list with the conversions the mappings share.
 
 use super::super::otlp::AttrValue;
-use serde_json::{Number, Value};
+use crate::json::{Json, Num, Obj};
 
 /// Attributes in insertion order; a key set twice keeps its first position and takes the new value.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Attrs(Vec<(String, AttrValue)>);
 
 /// JSON text of a value, strings as they are (what 1.4.0 does before putting input or output in an attribute).
-pub fn text(v: &Value) -> String {
+pub fn text(v: &Json) -> String {
   match v {
-    Value::String(s) => s.clone(),
-    other => serde_json::to_string(other).unwrap_or_default(),
+    Json::String(s) => s.to_string(),
+    other => other.to_json(),
+  }
+}
+
+/// [`text`] for JSON the mapping built itself.
+pub fn value_text(v: &serde_json::Value) -> String {
+  match v {
+    serde_json::Value::String(s) => s.clone(),
+    other => other.to_string(),
   }
 }
 
 /// A JavaScript number as OTel sends it: integers as `intValue`, the rest as `doubleValue`.
-pub fn number(n: &Number) -> AttrValue {
+pub fn number(n: &Num) -> AttrValue {
   if let Some(i) = n.as_i64() {
     return AttrValue::Int(i);
   }
@@ -47,21 +55,21 @@ impl Attrs {
   }
 
   /// A value as text: strings as they are, anything else as JSON. Skips null and absent values.
-  pub fn text(&mut self, key: &str, value: Option<&Value>) {
+  pub fn text(&mut self, key: &str, value: Option<&Json>) {
     if let Some(v) = value.filter(|v| !v.is_null()) {
       self.set(key, AttrValue::Str(text(v)));
     }
   }
 
   /// A numeric value, typed. Skips anything that is not a number.
-  pub fn num(&mut self, key: &str, value: Option<&Value>) {
-    if let Some(Value::Number(n)) = value {
+  pub fn num(&mut self, key: &str, value: Option<&Json>) {
+    if let Some(Json::Number(n)) = value {
       self.set(key, number(n));
     }
   }
 
-  pub fn bool(&mut self, key: &str, value: Option<&Value>) {
-    if let Some(Value::Bool(b)) = value {
+  pub fn bool(&mut self, key: &str, value: Option<&Json>) {
+    if let Some(Json::Bool(b)) = value {
       self.set(key, AttrValue::Bool(*b));
     }
   }
@@ -72,7 +80,7 @@ impl Attrs {
   }
 
   /// The numeric model parameters (temperature, max tokens, top-p/k, penalties), the same keys in every mode.
-  pub fn request_numbers(&mut self, params: &serde_json::Map<String, Value>) {
+  pub fn request_numbers(&mut self, params: &Obj) {
     use super::semconv::*;
     for (key, field) in [
       (GEN_AI_REQUEST_TEMPERATURE, "temperature"),

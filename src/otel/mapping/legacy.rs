@@ -5,9 +5,9 @@
 
 use super::semconv::*;
 use super::{Attrs, MapOptions, Role, Shape, TraceFacts, primitive, role};
+use crate::json::Json;
 use crate::otel::otlp::{AttrValue, Kind};
 use crate::otel::span::MastraSpan;
-use serde_json::Value;
 
 /// The id of the agent, tool or workflow: the 1.x entity id, or the 0.24 attribute.
 fn id_of(span: &MastraSpan, attr: &str) -> Option<String> {
@@ -64,7 +64,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
   if model_call {
     a.opt_str(GEN_AI_REQUEST_MODEL, span.attr_str("model"));
     a.opt_str(GEN_AI_SYSTEM, span.attr_str("provider"));
-    if let Some(Value::Object(u)) = span.attr("usage") {
+    if let Some(Json::Object(u)) = span.attr("usage") {
       a.num(
         GEN_AI_USAGE_INPUT_TOKENS,
         u.get("inputTokens").or(u.get("promptTokens")),
@@ -73,9 +73,10 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
         GEN_AI_USAGE_OUTPUT_TOKENS,
         u.get("outputTokens").or(u.get("completionTokens")),
       );
-      let total = u.get("totalTokens").and_then(Value::as_i64).or_else(|| {
-        Some(u.get("inputTokens").and_then(Value::as_i64)? + u.get("outputTokens").and_then(Value::as_i64)?)
-      });
+      let total = u
+        .get("totalTokens")
+        .and_then(Json::as_i64)
+        .or_else(|| Some(u.get("inputTokens").and_then(Json::as_i64)? + u.get("outputTokens").and_then(Json::as_i64)?));
       if let Some(t) = total {
         a.set("gen_ai.usage.total_tokens", AttrValue::Int(t));
       }
@@ -90,7 +91,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
           .or(u.get("inputDetails").and_then(|d| d.get("cacheRead"))),
       );
     }
-    if let Some(Value::Object(p)) = span.attr("parameters") {
+    if let Some(Json::Object(p)) = span.attr("parameters") {
       a.request_numbers(p);
       a.text(GEN_AI_REQUEST_STOP_SEQUENCES, p.get("stopSequences"));
     }

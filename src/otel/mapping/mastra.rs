@@ -5,6 +5,7 @@
 
 use super::semconv::*;
 use super::{Attrs, MapOptions, Role, Shape, TraceFacts, messages, op_name, primitive, provider, role};
+use crate::json::Json;
 use crate::otel::otlp::{AttrValue, Kind};
 use crate::otel::span::MastraSpan;
 use serde_json::Value;
@@ -59,9 +60,9 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
     _ => {}
   }
   if let Some(err) = &span.error_info {
-    let id = err.get("id").and_then(Value::as_str);
+    let id = err.get("id").and_then(Json::as_str);
     let error_type = if latest {
-      id.or(err.get("name").and_then(Value::as_str)).unwrap_or("_OTHER")
+      id.or(err.get("name").and_then(Json::as_str)).unwrap_or("_OTHER")
     } else {
       id.unwrap_or("unknown")
     };
@@ -70,7 +71,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
     a.text("error.domain", err.get("domain"));
     a.text("error.category", err.get("category"));
   }
-  if let Some(Value::String(thread)) = span.metadata.get("threadId") {
+  if let Some(Json::String(thread)) = span.metadata.get("threadId") {
     a.str(GEN_AI_CONVERSATION_ID, thread);
   }
   for (k, v) in &span.metadata {
@@ -81,10 +82,12 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
   if span.is_root
     && let Some(tags) = &span.tags
   {
-    let strings: Option<Vec<String>> = tags.iter().map(|t| t.as_str().map(String::from)).collect();
+    let strings: Option<Vec<String>> = tags
+      .as_array()
+      .and_then(|t| t.iter().map(|t| t.as_str().map(String::from)).collect());
     match (latest, strings) {
       (true, Some(s)) => a.str_array("mastra.tags", s),
-      _ => a.str("mastra.tags", &serde_json::to_string(tags).unwrap_or_default()),
+      _ => a.str("mastra.tags", &tags.to_json()),
     }
   }
   Shape {
@@ -158,9 +161,9 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
     };
     a.str(GEN_AI_PROVIDER_NAME, &normalized);
   }
-  if let Some(Value::Object(params)) = span.attr("parameters") {
+  if let Some(Json::Object(params)) = span.attr("parameters") {
     a.request_numbers(params);
-    if let Some(Value::Array(stops)) = params.get("stopSequences") {
+    if let Some(Json::Array(stops)) = params.get("stopSequences") {
       if latest {
         a.str_array(
           GEN_AI_REQUEST_STOP_SEQUENCES,
@@ -196,7 +199,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
   );
   if let Some(first) = span.attr("completionStartTime").and_then(crate::otel::span::time_ns) {
     a.text("mastra.completion_start_time", span.attr("completionStartTime"));
-    if latest && span.attr("streaming") == Some(&Value::Bool(true)) {
+    if latest && matches!(span.attr("streaming"), Some(Json::Bool(true))) {
       let secs = first.saturating_sub(span.start_ns) as f64 / 1e9;
       a.set(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, AttrValue::Double(secs));
     }
@@ -224,7 +227,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
 }
 
 fn usage(span: &MastraSpan, latest: bool, a: &mut Attrs) {
-  let Some(Value::Object(u)) = span.attr("usage") else {
+  let Some(Json::Object(u)) = span.attr("usage") else {
     return;
   };
   let detail = |group: &str, key: &str| u.get(group).and_then(|g| g.get(key)).filter(|v| v.is_number());
@@ -305,11 +308,8 @@ fn agent(span: &MastraSpan, opts: MapOptions, latest: bool, a: &mut Attrs) {
   a.opt_str(GEN_AI_AGENT_NAME, span.entity_name.as_deref());
   a.text(GEN_AI_CONVERSATION_ID, span.attr("conversationId"));
   a.num("mastra.agent_run.max_steps", span.attr("maxSteps"));
-  if let Some(Value::Array(tools)) = span.attr("availableTools") {
-    let names: Vec<Value> = tools
-      .iter()
-      .map(|t| t.get("name").cloned().unwrap_or_else(|| t.clone()))
-      .collect();
+  if let Some(Json::Array(tools)) = span.attr("availableTools") {
+    let names: Vec<Value> = tools.iter().map(|t| t.get("name").unwrap_or(t).to_value()).collect();
     let value = if latest {
       Value::Array(
         names
@@ -320,14 +320,14 @@ fn agent(span: &MastraSpan, opts: MapOptions, latest: bool, a: &mut Attrs) {
     } else {
       Value::Array(names)
     };
-    a.text(GEN_AI_TOOL_DEFINITIONS, Some(&value));
+    a.str(GEN_AI_TOOL_DEFINITIONS, &value.to_string());
   }
   if opts.capture_content
     && let Some(instructions) = span.attr("instructions")
   {
     if latest {
       let parts = serde_json::json!([{"type": "text", "content": super::attrs::text(instructions)}]);
-      a.text(GEN_AI_SYSTEM_INSTRUCTIONS, Some(&parts));
+      a.str(GEN_AI_SYSTEM_INSTRUCTIONS, &parts.to_string());
     } else {
       a.text(GEN_AI_SYSTEM_INSTRUCTIONS, Some(instructions));
     }

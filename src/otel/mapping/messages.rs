@@ -5,6 +5,7 @@
 //! system messages become `gen_ai.system_instructions`, tool arguments and responses stay objects, reasoning, image
 //! and file parts are mapped, and output messages carry `finish_reason`.
 
+use crate::json::Json;
 use serde_json::{Map, Value, json};
 
 fn parsed(v: &Value) -> Value {
@@ -15,7 +16,7 @@ fn parsed(v: &Value) -> Value {
 }
 
 fn text(v: &Value) -> String {
-  super::attrs::text(v)
+  super::attrs::value_text(v)
 }
 
 fn part(p: &Value, latest: bool) -> Option<Value> {
@@ -79,7 +80,8 @@ fn message(m: &Value, latest: bool) -> Value {
 }
 
 /// `(system instructions, input messages)` as JSON text. The first is only set in `latest` mode.
-pub fn input_messages(input: &Value, latest: bool) -> (Option<String>, String) {
+pub fn input_messages(input: &Json, latest: bool) -> (Option<String>, String) {
+  let input = &input.to_value();
   let v = parsed(input);
   let Some(Value::Array(msgs)) = v.get("messages").or_else(|| v.is_array().then_some(&v)) else {
     return (None, text(input));
@@ -105,7 +107,8 @@ pub fn input_messages(input: &Value, latest: bool) -> (Option<String>, String) {
 }
 
 /// Output messages as JSON text: `{ text }` becomes one assistant message (plus its tool calls in `latest` mode).
-pub fn output_messages(output: &Value, latest: bool, finish_reason: Option<&str>) -> String {
+pub fn output_messages(output: &Json, latest: bool, finish_reason: Option<&str>) -> String {
+  let output = &output.to_value();
   let v = parsed(output);
   if let Some(t) = v.get("text").filter(|t| !t.is_null()) {
     let mut parts = vec![json!({"type": "text", "content": t})];
@@ -145,6 +148,11 @@ fn finish(reason: &str) -> &str {
 mod tests {
   use super::*;
 
+  /// The value as the worker sees it: parsed from its JSON text (leaked, as the tree borrows from it).
+  fn j(v: &Value) -> Json<'static> {
+    crate::json::parse(Box::leak(v.to_string().into_boxed_str())).unwrap()
+  }
+
   #[test]
   fn mastra_mode_converts_like_1_4_0() {
     let input = json!({"messages": [
@@ -153,7 +161,7 @@ mod tests {
       {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "w", "input": {"city": "P"}}]},
       {"role": "tool", "content": [{"type": "tool-result", "toolCallId": "c1", "toolName": "w", "output": {"type": "json", "value": {"t": 1}}}]},
     ]});
-    let (system, msgs) = input_messages(&input, false);
+    let (system, msgs) = input_messages(&j(&input), false);
     assert_eq!(system, None);
     let v: Value = serde_json::from_str(&msgs).unwrap();
     assert_eq!(
@@ -166,7 +174,7 @@ mod tests {
       json!({"type": "tool_call_response", "id": "c1", "name": "w", "response": "{\"t\":1}"})
     );
     assert_eq!(
-      output_messages(&json!({"text": "Hello", "files": []}), false, Some("stop")),
+      output_messages(&j(&json!({"text": "Hello", "files": []})), false, Some("stop")),
       r#"[{"role":"assistant","parts":[{"type":"text","content":"Hello"}]}]"#
     );
   }
@@ -177,13 +185,13 @@ mod tests {
       {"role": "system", "content": "be brief"},
       {"role": "assistant", "content": [{"type": "tool-call", "toolCallId": "c1", "toolName": "w", "input": "{\"city\":\"P\"}"}]},
     ]});
-    let (system, msgs) = input_messages(&input, true);
+    let (system, msgs) = input_messages(&j(&input), true);
     assert_eq!(system.as_deref(), Some(r#"[{"type":"text","content":"be brief"}]"#));
     let v: Value = serde_json::from_str(&msgs).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["parts"][0]["arguments"], json!({"city": "P"}));
     let out: Value = serde_json::from_str(&output_messages(
-      &json!({"text": "", "toolCalls": [{"toolCallId": "c1", "toolName": "w", "args": {"city": "P"}}]}),
+      &j(&json!({"text": "", "toolCalls": [{"toolCallId": "c1", "toolName": "w", "args": {"city": "P"}}]})),
       true,
       Some("tool-calls"),
     ))
@@ -198,9 +206,9 @@ mod tests {
   #[test]
   fn unparseable_content_is_kept_as_it_was() {
     assert_eq!(
-      input_messages(&json!("plain prompt"), false),
+      input_messages(&j(&json!("plain prompt")), false),
       (None, "plain prompt".to_string())
     );
-    assert_eq!(output_messages(&json!(42), false, None), "42");
+    assert_eq!(output_messages(&j(&json!(42)), false, None), "42");
   }
 }

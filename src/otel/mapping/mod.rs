@@ -18,7 +18,7 @@ pub use attrs::Attrs;
 
 use super::otlp::{AttrValue, Kind, OtelEvent, OtelSpan, StatusCode};
 use super::span::{MastraSpan, normalize_id};
-use serde_json::Value;
+use crate::json::Json;
 
 /// Which conventions the attributes follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ fn status_and_events(span: &MastraSpan, semconv: Semconv) -> (StatusCode, String
     // 1.4.0: the type is always "Error" and the event is stamped at the span start.
     Semconv::Mastra | Semconv::Legacy => ("Error".to_string(), span.start_ns),
     Semconv::Latest => (
-      err.get("name").and_then(Value::as_str).unwrap_or("Error").to_string(),
+      err.get("name").and_then(Json::as_str).unwrap_or("Error").to_string(),
       span.end_ns.unwrap_or(span.start_ns),
     ),
   };
@@ -183,12 +183,12 @@ pub(crate) fn op_name(op: &str, identifier: Option<&str>, span: &MastraSpan) -> 
 }
 
 /// The value as an attribute: strings as they are, numbers and booleans typed, anything else as JSON text.
-pub(crate) fn primitive(v: &Value) -> Option<AttrValue> {
+pub(crate) fn primitive(v: &Json) -> Option<AttrValue> {
   Some(match v {
-    Value::Null => return None,
-    Value::String(s) => AttrValue::Str(s.clone()),
-    Value::Bool(b) => AttrValue::Bool(*b),
-    Value::Number(n) => attrs::number(n),
+    Json::Null => return None,
+    Json::String(s) => AttrValue::Str(s.to_string()),
+    Json::Bool(b) => AttrValue::Bool(*b),
+    Json::Number(n) => attrs::number(n),
     other => AttrValue::Str(attrs::text(other)),
   })
 }
@@ -197,6 +197,7 @@ pub(crate) fn primitive(v: &Value) -> Option<AttrValue> {
 mod tests;
 
 /// [`primitive`] for other modules.
-pub fn primitive_value(v: &Value) -> Option<AttrValue> {
-  primitive(v)
+pub fn primitive_value(v: &serde_json::Value) -> Option<AttrValue> {
+  let text = v.to_string();
+  primitive(&crate::json::parse(&text).ok()?)
 }

@@ -1,7 +1,7 @@
 use super::*;
 use serde_json::json;
 
-fn span(v: serde_json::Value) -> MastraSpan {
+fn span(v: serde_json::Value) -> MastraSpan<'static> {
   let mut base = json!({
     "id": "00000000000000b1", "traceId": "000000000000000000000000000000a1", "name": "x", "type": "generic",
     "startTime": "2026-01-01T00:00:00.000Z", "endTime": "2026-01-01T00:00:01.000Z", "attributes": {},
@@ -10,7 +10,8 @@ fn span(v: serde_json::Value) -> MastraSpan {
   for (k, val) in v.as_object().unwrap() {
     base[k] = val.clone();
   }
-  MastraSpan::parse(&base.to_string()).unwrap()
+  // The span borrows from its text, as in the worker; a test keeps the text for good.
+  MastraSpan::parse(Box::leak(base.to_string().into_boxed_str())).unwrap()
 }
 
 fn opts(semconv: Semconv) -> MapOptions {

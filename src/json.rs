@@ -1,0 +1,598 @@
+//! A borrowed, order-keeping JSON tree for span data.
+//!
+//! The worker reads each span once and throws it away. `serde_json::Value` costs an allocation per key and string
+//! and a hash per object entry; here strings without escapes borrow from the text, objects are plain vectors (span
+//! objects are small, so a linear look-up beats hashing), numbers keep their text, and every object or array remembers
+//! the text it was parsed from. `JSON.stringify` writes compact JSON, so that text is exactly what the JavaScript
+//! reference puts in an attribute when it stringifies the value again; it is reused instead of re-serialising.
+
+use std::borrow::Cow;
+
+/// Deepest nesting accepted; deeper input is refused, so recursion stays well inside a worker thread's stack.
+pub const MAX_DEPTH: usize = 1_024;
+
+/// One JSON value, borrowing from the text it was parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+  Null,
+  Bool(bool),
+  Number(Num<'a>),
+  String(Cow<'a, str>),
+  Array(Arr<'a>),
+  Object(Obj<'a>),
+}
+
+/// A number, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Num<'a>(&'a str);
+
+/// An array and, when it was written compactly, its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arr<'a> {
+  items: Vec<Json<'a>>,
+  raw: Option<&'a str>,
+}
+
+/// An object's entries in order and, when it was written compactly, its text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Obj<'a> {
+  entries: Vec<(Cow<'a, str>, Json<'a>)>,
+  raw: Option<&'a str>,
+}
+
+/// Why text is not JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {at}")]
+pub struct JsonError {
+  pub what: &'static str,
+  pub at: usize,
+}
+
+/// Parses one JSON document (surrounding whitespace allowed).
+pub fn parse(text: &str) -> Result<Json<'_>, JsonError> {
+  let mut p = Parser {
+    text,
+    b: text.as_bytes(),
+    i: 0,
+    spaces: 0,
+  };
+  p.skip_ws();
+  let v = p.value(0)?;
+  p.skip_ws();
+  if p.i != p.b.len() {
+    return Err(p.err("trailing characters"));
+  }
+  Ok(v)
+}
+
+impl<'a> Num<'a> {
+  /// The number as written.
+  pub fn as_str(&self) -> &'a str {
+    self.0
+  }
+
+  fn is_integer(&self) -> bool {
+    !self.0.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+  }
+
+  /// The value when it is an integer literal that fits an `i64` (as `serde_json::Number::as_i64`).
+  pub fn as_i64(&self) -> Option<i64> {
+    if self.is_integer() { self.0.parse().ok() } else { None }
+  }
+
+  /// The value as a double (always, for a valid number).
+  pub fn as_f64(&self) -> Option<f64> {
+    self.0.parse().ok()
+  }
+}
+
+impl<'a> Arr<'a> {
+  pub fn iter(&self) -> std::slice::Iter<'_, Json<'a>> {
+    self.items.iter()
+  }
+
+  pub fn len(&self) -> usize {
+    self.items.len()
+  }
+
+  pub fn is_empty(&self) -> bool {
+    self.items.is_empty()
+  }
+}
+
+impl<'a, 'b> IntoIterator for &'b Arr<'a> {
+  type Item = &'b Json<'a>;
+  type IntoIter = std::slice::Iter<'b, Json<'a>>;
+  fn into_iter(self) -> Self::IntoIter {
+    self.items.iter()
+  }
+}
+
+impl<'a> Obj<'a> {
+  /// The value of `key` (the last one, should the key repeat, as `JSON.parse` does).
+  pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+    self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+  }
+
+  /// Takes the value of `key` out.
+  pub fn remove(&mut self, key: &str) -> Option<Json<'a>> {
+    let i = self.entries.iter().rposition(|(k, _)| k == key)?;
+    self.raw = None;
+    Some(self.entries.remove(i).1)
+  }
+
+  pub fn iter(&self) -> impl Iterator<Item = (&str, &Json<'a>)> {
+    self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+  }
+
+  pub fn len(&self) -> usize {
+    self.entries.len()
+  }
+
+  pub fn is_empty(&self) -> bool {
+    self.entries.is_empty()
+  }
+}
+
+impl<'a, 'b> IntoIterator for &'b Obj<'a> {
+  type Item = (&'b str, &'b Json<'a>);
+  type IntoIter = std::iter::Map<std::slice::Iter<'b, (Cow<'a, str>, Json<'a>)>, ObjEntry<'a, 'b>>;
+  fn into_iter(self) -> Self::IntoIter {
+    self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+  }
+}
+
+type ObjEntry<'a, 'b> = fn(&'b (Cow<'a, str>, Json<'a>)) -> (&'b str, &'b Json<'a>);
+
+impl<'a> Json<'a> {
+  /// The member `key` of an object.
+  pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+    match self {
+      Json::Object(o) => o.get(key),
+      _ => None,
+    }
+  }
+
+  pub fn as_str(&self) -> Option<&str> {
+    match self {
+      Json::String(s) => Some(s),
+      _ => None,
+    }
+  }
+
+  pub fn as_bool(&self) -> Option<bool> {
+    match self {
+      Json::Bool(b) => Some(*b),
+      _ => None,
+    }
+  }
+
+  pub fn as_i64(&self) -> Option<i64> {
+    match self {
+      Json::Number(n) => n.as_i64(),
+      _ => None,
+    }
+  }
+
+  pub fn as_f64(&self) -> Option<f64> {
+    match self {
+      Json::Number(n) => n.as_f64(),
+      _ => None,
+    }
+  }
+
+  pub fn as_array(&self) -> Option<&Arr<'a>> {
+    match self {
+      Json::Array(a) => Some(a),
+      _ => None,
+    }
+  }
+
+  pub fn as_object(&self) -> Option<&Obj<'a>> {
+    match self {
+      Json::Object(o) => Some(o),
+      _ => None,
+    }
+  }
+
+  pub fn is_null(&self) -> bool {
+    matches!(self, Json::Null)
+  }
+
+  pub fn is_number(&self) -> bool {
+    matches!(self, Json::Number(_))
+  }
+
+  /// Compact JSON text, as `JSON.stringify` writes it.
+  pub fn to_json(&self) -> String {
+    match self {
+      Json::Object(Obj { raw: Some(raw), .. }) | Json::Array(Arr { raw: Some(raw), .. }) => raw.to_string(),
+      _ => {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+      }
+    }
+  }
+
+  fn write(&self, out: &mut String) {
+    match self {
+      Json::Null => out.push_str("null"),
+      Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+      Json::Number(n) => out.push_str(n.0),
+      Json::String(s) => write_str(s, out),
+      Json::Array(Arr { raw: Some(raw), .. }) | Json::Object(Obj { raw: Some(raw), .. }) => out.push_str(raw),
+      Json::Array(a) => {
+        out.push('[');
+        for (i, v) in a.items.iter().enumerate() {
+          if i > 0 {
+            out.push(',');
+          }
+          v.write(out);
+        }
+        out.push(']');
+      }
+      Json::Object(o) => {
+        out.push('{');
+        for (i, (k, v)) in o.entries.iter().enumerate() {
+          if i > 0 {
+            out.push(',');
+          }
+          write_str(k, out);
+          out.push(':');
+          v.write(out);
+        }
+        out.push('}');
+      }
+    }
+  }
+
+  /// The same value as a `serde_json::Value`, for code that builds new JSON from it.
+  pub fn to_value(&self) -> serde_json::Value {
+    use serde_json::Value;
+    match self {
+      Json::Null => Value::Null,
+      Json::Bool(b) => Value::Bool(*b),
+      Json::Number(n) => n
+        .as_i64()
+        .map(Value::from)
+        .or_else(|| {
+          n.is_integer()
+            .then(|| n.0.parse::<u64>().ok().map(Value::from))
+            .flatten()
+        })
+        .or_else(|| n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number))
+        .unwrap_or(Value::Null),
+      Json::String(s) => Value::String(s.to_string()),
+      Json::Array(a) => Value::Array(a.items.iter().map(Json::to_value).collect()),
+      Json::Object(o) => Value::Object(o.entries.iter().map(|(k, v)| (k.to_string(), v.to_value())).collect()),
+    }
+  }
+}
+
+/// A JSON string literal with the escapes `JSON.stringify` uses.
+fn write_str(s: &str, out: &mut String) {
+  out.push('"');
+  let mut last = 0;
+  for (i, b) in s.bytes().enumerate() {
+    let esc = match b {
+      b'"' => "\\\"",
+      b'\\' => "\\\\",
+      b'\n' => "\\n",
+      b'\r' => "\\r",
+      b'\t' => "\\t",
+      0x08 => "\\b",
+      0x0c => "\\f",
+      0..=0x1f => "",
+      _ => continue,
+    };
+    out.push_str(&s[last..i]);
+    if esc.is_empty() {
+      out.push_str(&format!("\\u{b:04x}"));
+    } else {
+      out.push_str(esc);
+    }
+    last = i + 1;
+  }
+  out.push_str(&s[last..]);
+  out.push('"');
+}
+
+struct Parser<'a> {
+  text: &'a str,
+  b: &'a [u8],
+  i: usize,
+  /// Whitespace bytes skipped so far: a container with none inside is compact, and its text can be reused.
+  spaces: usize,
+}
+
+impl<'a> Parser<'a> {
+  fn err(&self, what: &'static str) -> JsonError {
+    JsonError { what, at: self.i }
+  }
+
+  fn skip_ws(&mut self) {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+      self.i += 1;
+      self.spaces += 1;
+    }
+  }
+
+  fn value(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
+    match self.b.get(self.i) {
+      Some(b'{') => self.object(depth + 1),
+      Some(b'[') => self.array(depth + 1),
+      Some(b'"') => Ok(Json::String(self.string()?)),
+      Some(b't') => self.literal("true", Json::Bool(true)),
+      Some(b'f') => self.literal("false", Json::Bool(false)),
+      Some(b'n') => self.literal("null", Json::Null),
+      Some(b'-' | b'0'..=b'9') => self.number(),
+      Some(_) => Err(self.err("unexpected character")),
+      None => Err(self.err("unexpected end")),
+    }
+  }
+
+  fn literal(&mut self, word: &'static str, v: Json<'a>) -> Result<Json<'a>, JsonError> {
+    if self.b[self.i..].starts_with(word.as_bytes()) {
+      self.i += word.len();
+      Ok(v)
+    } else {
+      Err(self.err("invalid literal"))
+    }
+  }
+
+  fn digits(&mut self) -> usize {
+    let start = self.i;
+    while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+      self.i += 1;
+    }
+    self.i - start
+  }
+
+  fn number(&mut self) -> Result<Json<'a>, JsonError> {
+    let start = self.i;
+    if self.b[self.i] == b'-' {
+      self.i += 1;
+    }
+    match self.digits() {
+      0 => return Err(self.err("invalid number")),
+      n if n > 1 && self.b[self.i - n] == b'0' => return Err(self.err("leading zero")),
+      _ => {}
+    }
+    if self.b.get(self.i) == Some(&b'.') {
+      self.i += 1;
+      if self.digits() == 0 {
+        return Err(self.err("invalid number"));
+      }
+    }
+    if let Some(b'e' | b'E') = self.b.get(self.i) {
+      self.i += 1;
+      if let Some(b'+' | b'-') = self.b.get(self.i) {
+        self.i += 1;
+      }
+      if self.digits() == 0 {
+        return Err(self.err("invalid number"));
+      }
+    }
+    Ok(Json::Number(Num(&self.text[start..self.i])))
+  }
+
+  fn hex4(&mut self) -> Result<u16, JsonError> {
+    let h = self
+      .b
+      .get(self.i..self.i + 4)
+      .ok_or_else(|| self.err("short \\u escape"))?;
+    let mut n = 0u16;
+    for &c in h {
+      let d = (c as char).to_digit(16).ok_or_else(|| self.err("invalid \\u escape"))?;
+      n = n * 16 + d as u16;
+    }
+    self.i += 4;
+    Ok(n)
+  }
+
+  /// A string literal; borrowed when it has no escapes. Lone surrogates become U+FFFD.
+  fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+    self.i += 1;
+    let start = self.i;
+    match memchr::memchr2(b'"', b'\\', &self.b[self.i..]) {
+      None => return Err(self.err("unterminated string")),
+      Some(n) if self.b[self.i + n] == b'"' => {
+        self.i += n + 1;
+        return Ok(Cow::Borrowed(&self.text[start..start + n]));
+      }
+      Some(_) => {}
+    }
+    let mut out = String::new();
+    let mut run = start;
+    loop {
+      let n = memchr::memchr2(b'"', b'\\', &self.b[self.i..]).ok_or_else(|| self.err("unterminated string"))?;
+      self.i += n;
+      out.push_str(&self.text[run..self.i]);
+      if self.b[self.i] == b'"' {
+        self.i += 1;
+        return Ok(Cow::Owned(out));
+      }
+      self.i += 1;
+      let c = *self.b.get(self.i).ok_or_else(|| self.err("unterminated string"))?;
+      self.i += 1;
+      match c {
+        b'"' => out.push('"'),
+        b'\\' => out.push('\\'),
+        b'/' => out.push('/'),
+        b'b' => out.push('\u{8}'),
+        b'f' => out.push('\u{c}'),
+        b'n' => out.push('\n'),
+        b'r' => out.push('\r'),
+        b't' => out.push('\t'),
+        b'u' => {
+          let unit = self.hex4()?;
+          let ch = match unit {
+            0xD800..=0xDBFF if self.b[self.i..].starts_with(b"\\u") => {
+              let save = self.i;
+              self.i += 2;
+              let low = self.hex4()?;
+              if (0xDC00..=0xDFFF).contains(&low) {
+                char::from_u32(0x10000 + (((unit as u32) - 0xD800) << 10) + (low as u32 - 0xDC00))
+              } else {
+                self.i = save;
+                None
+              }
+            }
+            _ => char::from_u32(unit as u32),
+          };
+          out.push(ch.unwrap_or('\u{FFFD}'));
+        }
+        _ => return Err(self.err("invalid escape")),
+      }
+      run = self.i;
+    }
+  }
+
+  fn deeper(&self, depth: usize) -> Result<(), JsonError> {
+    if depth > MAX_DEPTH {
+      Err(self.err("nested too deeply"))
+    } else {
+      Ok(())
+    }
+  }
+
+  fn array(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
+    self.deeper(depth)?;
+    let (start, spaces) = (self.i, self.spaces);
+    self.i += 1;
+    let mut items = Vec::new();
+    self.skip_ws();
+    if self.b.get(self.i) == Some(&b']') {
+      self.i += 1;
+    } else {
+      loop {
+        self.skip_ws();
+        items.push(self.value(depth)?);
+        self.skip_ws();
+        match self.b.get(self.i) {
+          Some(b',') => self.i += 1,
+          Some(b']') => {
+            self.i += 1;
+            break;
+          }
+          _ => return Err(self.err("expected , or ]")),
+        }
+      }
+    }
+    let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
+    Ok(Json::Array(Arr { items, raw }))
+  }
+
+  fn object(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
+    self.deeper(depth)?;
+    let (start, spaces) = (self.i, self.spaces);
+    self.i += 1;
+    let mut entries = Vec::new();
+    self.skip_ws();
+    if self.b.get(self.i) == Some(&b'}') {
+      self.i += 1;
+    } else {
+      loop {
+        self.skip_ws();
+        if self.b.get(self.i) != Some(&b'"') {
+          return Err(self.err("expected a key"));
+        }
+        let key = self.string()?;
+        self.skip_ws();
+        if self.b.get(self.i) != Some(&b':') {
+          return Err(self.err("expected :"));
+        }
+        self.i += 1;
+        self.skip_ws();
+        entries.push((key, self.value(depth)?));
+        self.skip_ws();
+        match self.b.get(self.i) {
+          Some(b',') => self.i += 1,
+          Some(b'}') => {
+            self.i += 1;
+            break;
+          }
+          _ => return Err(self.err("expected , or }")),
+        }
+      }
+    }
+    let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
+    Ok(Json::Object(Obj { entries, raw }))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  #[test]
+  fn parses_what_serde_json_parses_and_keeps_order() {
+    let v =
+      json!({"z": 1, "a": [1, -2.5, 1e3, true, false, null, "x"], "m": {"k": "v\"\\\n\u{1}é😀", "e": {}}, "l": []});
+    let text = v.to_string();
+    let j = parse(&text).unwrap();
+    assert_eq!(j.to_value(), v);
+    let keys: Vec<&str> = j.as_object().unwrap().iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["z", "a", "m", "l"]);
+    assert_eq!(j.get("m").unwrap().get("k").unwrap().as_str(), Some("v\"\\\n\u{1}é😀"));
+    assert_eq!(j.to_json(), text, "compact text is reused as it is");
+  }
+
+  #[test]
+  fn text_with_whitespace_is_written_compactly() {
+    let j = parse(" { \"a\" : [ 1 , 2 ] ,\n \"b\":{\"c\":\"\\u0001\"} } ").unwrap();
+    assert_eq!(j.to_json(), r#"{"a":[1,2],"b":{"c":"\u0001"}}"#);
+    assert_eq!(j.get("b").unwrap().to_json(), r#"{"c":"\u0001"}"#);
+  }
+
+  #[test]
+  fn numbers_read_as_serde_json_reads_them() {
+    let n = |s: &'static str| parse(s).unwrap();
+    assert_eq!(n("42").as_i64(), Some(42));
+    assert_eq!(n("-7").as_i64(), Some(-7));
+    assert_eq!(n("1.0").as_i64(), None);
+    assert_eq!(n("1.0").as_f64(), Some(1.0));
+    assert_eq!(n("1e3").as_f64(), Some(1000.0));
+    assert_eq!(n("18446744073709551615").as_i64(), None);
+    assert_eq!(n("0.25").as_f64(), Some(0.25));
+  }
+
+  #[test]
+  fn escapes_and_surrogates() {
+    let s = parse(r#""a\ud83d\ude00b\ud800c\udc00\u00e9\/""#).unwrap();
+    assert_eq!(s.as_str(), Some("a😀b\u{fffd}c\u{fffd}é/"));
+    assert!(matches!(
+      parse(r#""plain""#).unwrap(),
+      Json::String(Cow::Borrowed("plain"))
+    ));
+  }
+
+  #[test]
+  fn invalid_text_is_refused() {
+    for bad in [
+      "", "{", "[1,]", "{\"a\"}", "{\"a\":}", "01", "1.", "-", "tru", "\"abc", "\"\\x\"", "{} x", "[1 2]", "{a:1}",
+    ] {
+      assert!(parse(bad).is_err(), "{bad:?}");
+    }
+  }
+
+  #[test]
+  fn depth_is_bounded() {
+    let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+    assert!(parse(&ok).is_ok());
+    let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+    assert_eq!(parse(&deep).unwrap_err().what, "nested too deeply");
+  }
+
+  #[test]
+  fn removing_a_key_drops_the_reused_text() {
+    let mut o = match parse(r#"{"a":1,"b":2}"#).unwrap() {
+      Json::Object(o) => o,
+      _ => unreachable!(),
+    };
+    assert!(o.remove("a").is_some());
+    assert_eq!(Json::Object(o).to_json(), r#"{"b":2}"#);
+  }
+}
