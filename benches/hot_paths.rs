@@ -88,6 +88,9 @@ fn bench(c: &mut Criterion) {
     scope_version: "1".into(),
   };
   g.bench_function("encode_protobuf", |b| {
+    b.iter(|| black_box(otlp::encode_protobuf_direct(&origin, &mapped)))
+  });
+  g.bench_function("encode_protobuf_prost", |b| {
     b.iter(|| black_box(otlp::encode_protobuf(&otlp::request(&origin, &mapped))))
   });
   g.bench_function("encode_json", |b| {

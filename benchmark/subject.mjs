@@ -145,7 +145,12 @@ switch (name) {
 const importMs = performance.now() - t0
 
 let peakRss = process.memoryUsage().rss
-const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20)
+// The deepest the exporter's queue got (ours report it in stats()).
+let peakQueue = 0
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss)
+  peakQueue = Math.max(peakQueue, exporter.stats?.().queueDepth ?? 0)
+}, 20)
 const elu0 = performance.eventLoopUtilization()
 const cpu0 = process.threadCpuUsage()
 const wall0 = Date.now()
@@ -190,5 +195,5 @@ for (const tid of fs.readdirSync('/proc/self/task')) {
     if (comm.startsWith('mastra-exporter')) workerCpuMs += ((Number(f[11]) + Number(f[12])) * 1000) / TICKS
   } catch {}
 }
-process.send({ name, stats, workerCpuMs, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
+process.send({ name, stats, workerCpuMs, peakQueue, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
 setTimeout(() => process.exit(0), 50)

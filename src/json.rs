@@ -55,6 +55,9 @@ pub fn parse(text: &str) -> Result<Json<'_>, JsonError> {
     b: text.as_bytes(),
     i: 0,
     spaces: 0,
+    // Room for a typical span's containers up front, so the stacks rarely grow.
+    entries: Vec::with_capacity(64),
+    items: Vec::with_capacity(16),
   };
   p.skip_ws();
   let v = p.value(0)?;
@@ -304,6 +307,10 @@ struct Parser<'a> {
   i: usize,
   /// Whitespace bytes skipped so far: a container with none inside is compact, and its text can be reused.
   spaces: usize,
+  /// Entries and items of the containers being read, stacked; each container then takes its own in one allocation
+  /// of the exact size (instead of growing a vector per container).
+  entries: Vec<(Cow<'a, str>, Json<'a>)>,
+  items: Vec<Json<'a>>,
 }
 
 impl<'a> Parser<'a> {
@@ -459,16 +466,16 @@ impl<'a> Parser<'a> {
 
   fn array(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
     self.deeper(depth)?;
-    let (start, spaces) = (self.i, self.spaces);
+    let (start, spaces, mark) = (self.i, self.spaces, self.items.len());
     self.i += 1;
-    let mut items = Vec::new();
     self.skip_ws();
     if self.b.get(self.i) == Some(&b']') {
       self.i += 1;
     } else {
       loop {
         self.skip_ws();
-        items.push(self.value(depth)?);
+        let v = self.value(depth)?;
+        self.items.push(v);
         self.skip_ws();
         match self.b.get(self.i) {
           Some(b',') => self.i += 1,
@@ -481,14 +488,14 @@ impl<'a> Parser<'a> {
       }
     }
     let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
+    let items = self.items.split_off(mark);
     Ok(Json::Array(Arr { items, raw }))
   }
 
   fn object(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
     self.deeper(depth)?;
-    let (start, spaces) = (self.i, self.spaces);
+    let (start, spaces, mark) = (self.i, self.spaces, self.entries.len());
     self.i += 1;
-    let mut entries = Vec::new();
     self.skip_ws();
     if self.b.get(self.i) == Some(&b'}') {
       self.i += 1;
@@ -505,7 +512,8 @@ impl<'a> Parser<'a> {
         }
         self.i += 1;
         self.skip_ws();
-        entries.push((key, self.value(depth)?));
+        let v = self.value(depth)?;
+        self.entries.push((key, v));
         self.skip_ws();
         match self.b.get(self.i) {
           Some(b',') => self.i += 1,
@@ -518,6 +526,7 @@ impl<'a> Parser<'a> {
       }
     }
     let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
+    let entries = self.entries.split_off(mark);
     Ok(Json::Object(Obj { entries, raw }))
   }
 }

@@ -305,21 +305,36 @@ fn fixed_len(field: u32, v: u64, width: usize) -> usize {
 
 /// Bytes of a hex id, as [`hex_bytes`] reads it (pairs that are not hex are skipped).
 fn hex_pairs(hex: &str) -> impl Iterator<Item = u8> + '_ {
+  let nibble = |c: u8| match c {
+    b'0'..=b'9' => Some(c - b'0'),
+    b'a'..=b'f' => Some(c - b'a' + 10),
+    b'A'..=b'F' => Some(c - b'A' + 10),
+    _ => None,
+  };
   hex
     .as_bytes()
     .chunks_exact(2)
-    .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+    .filter_map(move |p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+}
+
+/// How many bytes a hex id holds; mapped ids are always clean hex, so this is half their length.
+fn hex_count(hex: &str) -> usize {
+  if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    hex.len() / 2
+  } else {
+    hex_pairs(hex).count()
+  }
 }
 
 fn hex_len(field: u32, hex: &str) -> usize {
-  match hex_pairs(hex).count() {
+  match hex_count(hex) {
     0 => 0,
     n => nested_len(field, n),
   }
 }
 
 fn put_hex(w: &mut Vec<u8>, field: u32, hex: &str) {
-  let n = hex_pairs(hex).count();
+  let n = hex_count(hex);
   if n > 0 {
     pb::nested(w, field, n);
     w.extend(hex_pairs(hex));

@@ -187,7 +187,11 @@ pub fn time_ns(v: &Json) -> Option<u64> {
 /// Parses `YYYY-MM-DDTHH:MM:SS(.fraction)?(Z|±HH:MM)`.
 pub fn parse_iso_ns(s: &str) -> Option<u64> {
   let b = s.as_bytes();
-  let num = |r: std::ops::Range<usize>| -> Option<i64> { std::str::from_utf8(b.get(r)?).ok()?.parse().ok() };
+  let num = |r: std::ops::Range<usize>| -> Option<i64> {
+    b.get(r)?
+      .iter()
+      .try_fold(0i64, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+  };
   if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
     return None;
   }
@@ -210,9 +214,12 @@ pub fn parse_iso_ns(s: &str) -> Option<u64> {
     while i < b.len() && b[i].is_ascii_digit() {
       i += 1;
     }
-    let digits = &s[start..i];
-    let padded: String = digits.chars().chain(std::iter::repeat('0')).take(9).collect();
-    frac_ns = padded.parse().ok()?;
+    // Nanoseconds: the first nine digits, padded with zeros.
+    frac_ns = b[start..i]
+      .iter()
+      .chain(std::iter::repeat(&b'0'))
+      .take(9)
+      .fold(0i64, |n, &c| n * 10 + i64::from(c - b'0'));
   }
   let offset_s = match &s[i..] {
     "Z" | "z" => 0,

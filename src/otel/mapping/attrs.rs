@@ -40,7 +40,13 @@ impl Attrs {
   pub fn set(&mut self, key: &str, value: AttrValue) {
     match self.0.iter_mut().find(|(k, _)| k == key) {
       Some(slot) => slot.1 = value,
-      None => self.0.push((key.to_string(), value)),
+      None => {
+        if self.0.capacity() == 0 {
+          // Room for a typical span's attributes in one allocation.
+          self.0.reserve(24);
+        }
+        self.0.push((key.to_string(), value))
+      }
     }
   }
 
