@@ -167,3 +167,68 @@ impl Held {
     unsafe { sys::napi_delete_reference(env, self.0) };
   }
 }
+
+/// What a direct entry point runs: the event in, the value to return out.
+pub type Entry = Box<dyn Fn(sys::napi_env, sys::napi_value) -> sys::napi_value>;
+
+/// Defines `object[name]` (writable, configurable, not enumerable) as a plain napi function that runs `entry` with
+/// its first argument. Mastra calls `exportTracingEvent` for every event; napi-rs's class-method path (unwrapping the
+/// instance, checking its type tag, tracking borrows) costs about as much as reading the event, and this skips it.
+/// `entry` lives as long as the function.
+pub fn define_entry(
+  env: sys::napi_env,
+  object: sys::napi_value,
+  name: &std::ffi::CStr,
+  entry: Entry,
+) -> Result<(), String> {
+  unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut argc = 1usize;
+    let mut argv = [ptr::null_mut(); 1];
+    let mut data = ptr::null_mut();
+    // Missing arguments come back as `undefined`.
+    let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
+    if status != sys::Status::napi_ok || data.is_null() {
+      return ptr::null_mut();
+    }
+    let entry = unsafe { &*(data as *const Entry) };
+    entry(env, argv[0])
+  }
+  unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
+    drop(unsafe { Box::from_raw(data as *mut Entry) });
+  }
+  let data = Box::into_raw(Box::new(entry)) as *mut std::ffi::c_void;
+  unsafe {
+    let mut f = ptr::null_mut();
+    let made = sys::napi_create_function(
+      env,
+      name.as_ptr(),
+      name.to_bytes().len() as isize,
+      Some(call),
+      data,
+      &mut f,
+    );
+    if made != sys::Status::napi_ok {
+      drop(Box::from_raw(data as *mut Entry));
+      return Err(format!("napi status {made}"));
+    }
+    ok(sys::napi_add_finalizer(
+      env,
+      f,
+      data,
+      Some(finalize),
+      ptr::null_mut(),
+      ptr::null_mut(),
+    ))?;
+    let property = sys::napi_property_descriptor {
+      utf8name: name.as_ptr(),
+      name: ptr::null_mut(),
+      method: None,
+      getter: None,
+      setter: None,
+      value: f,
+      attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+      data: ptr::null_mut(),
+    };
+    ok(sys::napi_define_properties(env, object, 1, &property))
+  }
+}

@@ -1,5 +1,6 @@
 //! `OtelExporter` for JavaScript.
 
+use super::fast;
 use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
@@ -10,7 +11,7 @@ use crate::pipeline::{Busy, EventKind};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Extra TLS material. Each value is PEM text or the path of a PEM file. Verification is always on.
 #[napi(object, object_to_js = false, js_name = "OtelExporterTls")]
@@ -197,9 +198,17 @@ pub struct JsOtelStats {
 /// Laminar and custom presets. Mapping, batching, encoding, compression and retries run on Rust threads.
 #[napi(js_name = "OtelExporter")]
 pub struct JsOtelExporter {
+  core: Arc<Core>,
+  inner: Option<Arc<OtelExporter>>,
+  _busy: Arc<Busy>,
+  /// The direct entry points are defined on the instance (after the first call through the class methods).
+  direct: AtomicBool,
+}
+
+/// What an event needs, shared with the direct entry points.
+struct Core {
   inner: Option<Arc<OtelExporter>>,
   host: Arc<Host>,
-  _busy: Arc<Busy>,
   invalid_events: AtomicU64,
 }
 
@@ -245,10 +254,14 @@ impl JsOtelExporter {
       }
     };
     Ok(Self {
+      core: Arc::new(Core {
+        inner: inner.clone(),
+        host,
+        invalid_events: AtomicU64::new(0),
+      }),
       inner,
-      host,
       _busy: busy,
-      invalid_events: AtomicU64::new(0),
+      direct: AtomicBool::new(false),
     })
   }
 
@@ -290,8 +303,14 @@ impl JsOtelExporter {
     ts_args_type = "event: { type: string; exportedSpan: object }",
     ts_return_type = "Promise<void>"
   )]
-  pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.guarded(env, event, Semconv::Mastra);
+  pub fn export_tracing_event<'env>(
+    &self,
+    env: &'env Env,
+    this: This<'_>,
+    event: Unknown<'_>,
+  ) -> Result<Unknown<'env>> {
+    self.go_direct(env, &this);
+    self.core.guarded(env, event, Semconv::Mastra);
     host::resolved(env)
   }
 
@@ -300,8 +319,9 @@ impl JsOtelExporter {
     ts_args_type = "event: { type: string; exportedSpan: object }",
     ts_return_type = "Promise<void>"
   )]
-  pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.guarded(env, event, Semconv::Legacy);
+  pub fn export_event<'env>(&self, env: &'env Env, this: This<'_>, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.go_direct(env, &this);
+    self.core.guarded(env, event, Semconv::Legacy);
     host::resolved(env)
   }
 
@@ -335,7 +355,7 @@ impl JsOtelExporter {
       spans_exported: n(s.spans_exported),
       spans_failed: n(s.spans_failed),
       spans_rejected: n(s.spans_rejected),
-      spans_invalid: n(s.spans_invalid) + n(self.invalid_events.load(Ordering::Relaxed)),
+      spans_invalid: n(s.spans_invalid) + n(self.core.invalid_events.load(Ordering::Relaxed)),
       requests: n(s.requests),
       retries: n(s.retries),
       bytes_uncompressed: n(s.bytes_uncompressed),
@@ -359,6 +379,33 @@ impl JsOtelExporter {
 }
 
 impl JsOtelExporter {
+  /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
+  fn go_direct(&self, env: &Env, this: &This<'_>) {
+    if self.direct.swap(true, Ordering::Relaxed) {
+      return;
+    }
+    for (name, mode) in [
+      (c"exportTracingEvent", Semconv::Mastra),
+      (c"exportEvent", Semconv::Legacy),
+    ] {
+      let core = self.core.clone();
+      let entry: fast::Entry = Box::new(move |env, event| {
+        let env = Env::from_raw(env);
+        core.guarded(&env, unsafe { Unknown::from_raw_unchecked(env.raw(), event) }, mode);
+        host::resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
+      });
+      if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry)
+        && let Some(inner) = &self.inner
+      {
+        inner
+          .logger()
+          .debug(|| format!("[OtelExporter:debug] Kept the class method: {e}"));
+      }
+    }
+  }
+}
+
+impl Core {
   /// A panic never unwinds into Node: it is contained here and counted.
   fn guarded(&self, env: &Env, event: Unknown<'_>, mode: Semconv) {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(env, event, mode)));

@@ -12,7 +12,7 @@ use crate::tcc::{EventKind, TccExporter, TccOptions};
 use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -173,9 +173,16 @@ pub struct JsTccStats {
 /// Mastra 0.24: `observability: { configs: { default: { serviceName, exporters: [new TCCMastraExporter()] } } }`.
 #[napi(js_name = "TCCMastraExporter", custom_finalize)]
 pub struct JsTccMastraExporter {
+  core: Rc<Core>,
+  _busy: Arc<Busy>,
+  /// The direct entry points are defined on the instance (after the first call through the class methods).
+  direct: Cell<bool>,
+}
+
+/// What an event needs, shared with the direct entry points.
+struct Core {
   inner: Arc<TccExporter>,
   host: Arc<Host>,
-  _busy: Arc<Busy>,
   warned: AtomicU64,
   /// Starts held back; `None` with `debug` on, which logs every start as it happens.
   held: Option<Rc<RefCell<HeldSpans>>>,
@@ -342,11 +349,14 @@ impl JsTccMastraExporter {
       }),
     )?;
     Ok(Self {
-      inner,
-      host,
+      core: Rc::new(Core {
+        inner,
+        host,
+        warned: AtomicU64::new(0),
+        held,
+      }),
       _busy: busy,
-      warned: AtomicU64::new(0),
-      held,
+      direct: Cell::new(false),
     })
   }
 
@@ -359,14 +369,14 @@ impl JsTccMastraExporter {
   /// The URL runs are sent to.
   #[napi(getter)]
   pub fn endpoint(&self) -> String {
-    self.inner.endpoint().to_string()
+    self.core.inner.endpoint().to_string()
   }
 
   /// Called by Mastra with `{ mastra, config }` (1.x) or the tracing config itself (0.24). Only reads the service name,
   /// for the debug log.
   #[napi(ts_args_type = "options?: { config?: { serviceName?: string } } | { serviceName?: string }")]
   pub fn init(&self, options: Option<Unknown<'_>>) {
-    let log = self.inner.logger();
+    let log = self.core.inner.logger();
     if !log.debug_enabled() {
       return;
     }
@@ -374,7 +384,7 @@ impl JsTccMastraExporter {
       .and_then(host::service_name)
       .unwrap_or_else(|| "unknown".to_string());
     log.debug(|| format!("[TCC] Initialized for service: {name}"));
-    log.debug(|| format!("[TCC] Endpoint: {}", self.inner.endpoint()));
+    log.debug(|| format!("[TCC] Endpoint: {}", self.core.inner.endpoint()));
   }
 
   /// Mastra 1.x entry point. Serialises the span once and queues it; never throws, never waits. Returns an
@@ -383,8 +393,14 @@ impl JsTccMastraExporter {
     ts_args_type = "event: { type: string; exportedSpan: object }",
     ts_return_type = "Promise<void>"
   )]
-  pub fn export_tracing_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.guarded(env, event);
+  pub fn export_tracing_event<'env>(
+    &self,
+    env: &'env Env,
+    this: This<'_>,
+    event: Unknown<'_>,
+  ) -> Result<Unknown<'env>> {
+    self.go_direct(env, &this);
+    self.core.guarded(env, event);
     host::resolved(env)
   }
 
@@ -393,8 +409,9 @@ impl JsTccMastraExporter {
     ts_args_type = "event: { type: string; exportedSpan: object }",
     ts_return_type = "Promise<void>"
   )]
-  pub fn export_event<'env>(&self, env: &'env Env, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.guarded(env, event);
+  pub fn export_event<'env>(&self, env: &'env Env, this: This<'_>, event: Unknown<'_>) -> Result<Unknown<'env>> {
+    self.go_direct(env, &this);
+    self.core.guarded(env, event);
     host::resolved(env)
   }
 
@@ -404,11 +421,11 @@ impl JsTccMastraExporter {
   // `FlushResult`.
   #[napi(ts_return_type = "Promise<any>")]
   pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, JsFlushReport>> {
-    if let Some(held) = &self.held {
+    if let Some(held) = &self.core.held {
       let all = held.borrow_mut().take_due(Instant::now(), true);
-      self.hand_over(env, all);
+      self.core.hand_over(env, all);
     }
-    let inner = self.inner.clone();
+    let inner = self.core.inner.clone();
     let timeout = host::millis(timeout_ms);
     env.spawn_future(async move { Ok(JsFlushReport::from(inner.flush(timeout).await)) })
   }
@@ -425,7 +442,7 @@ impl JsTccMastraExporter {
   /// Counters since construction.
   #[napi]
   pub fn stats(&self) -> JsTccStats {
-    let s = self.inner.stats();
+    let s = self.core.inner.stats();
     let n = |v: u64| v as f64;
     JsTccStats {
       events: n(s.events),
@@ -461,6 +478,27 @@ impl JsTccMastraExporter {
 }
 
 impl JsTccMastraExporter {
+  /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
+  fn go_direct(&self, env: &Env, this: &This<'_>) {
+    if self.direct.replace(true) {
+      return;
+    }
+    for name in [c"exportTracingEvent", c"exportEvent"] {
+      let core = self.core.clone();
+      let entry: fast::Entry = Box::new(move |env, event| {
+        let env = Env::from_raw(env);
+        core.guarded(&env, unsafe { Unknown::from_raw_unchecked(env.raw(), event) });
+        host::resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
+      });
+      if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry) {
+        let log = self.core.inner.logger();
+        log.debug(|| format!("[TCC] Kept the class method: {e}"));
+      }
+    }
+  }
+}
+
+impl Core {
   /// A panic never unwinds into Node: it is contained here and counted.
   fn guarded(&self, env: &Env, event: Unknown<'_>) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(env, event))).is_err() {
@@ -655,7 +693,7 @@ fn sweep(env: &Env, id: u64) {
 impl ObjectFinalize for JsTccMastraExporter {
   /// Lets go of the span objects still held when the exporter itself is collected.
   fn finalize(self, env: Env) -> Result<()> {
-    if let Some(held) = &self.held {
+    if let Some(held) = &self.core.held {
       let mut h = held.borrow_mut();
       for (_, span) in h.by_id.drain() {
         span.span.release(env.raw());

@@ -1,0 +1,104 @@
+// The direct entry points: after its first event an exporter defines exportTracingEvent and exportEvent on itself
+// as plain napi functions (skipping napi-rs's class-method path). They must behave exactly as the methods: the same
+// exporter, the same mapping mode per entry point, a resolved promise, usable without `this`, alive as long as a
+// reference to them is, and invisible to Object.keys.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import { startReceiver } from './support/receiver.mjs'
+
+const { OtelExporter, TCCMastraExporter } = createRequire(import.meta.url)('../index.js')
+v8.setFlagsFromString('--expose-gc')
+const gc = vm.runInNewContext('gc')
+const spansOf = (rx) =>
+  rx.payloads().flatMap((p) => p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+const attrs = (span) => Object.fromEntries(span.attributes.map((a) => [a.key, Object.values(a.value)[0]]))
+
+const span = (id, extra = {}) => ({
+  id,
+  traceId: 'ab'.repeat(16),
+  name: `agent run: ${id}`,
+  type: 'agent_run',
+  entityName: 'weather',
+  startTime: new Date('2026-01-01T00:00:00Z'),
+  endTime: new Date('2026-01-01T00:00:01Z'),
+  isRootSpan: true,
+  isEvent: false,
+  attributes: {},
+  ...extra,
+})
+
+async function otel(t) {
+  const rx = await startReceiver({ fallback: { status: 200, body: '{}', headers: { 'content-type': 'application/json' } } })
+  t.after(() => rx.close())
+  const e = new OtelExporter({ provider: { custom: { endpoint: rx.base, protocol: 'http/json' } } })
+  return { rx, e }
+}
+
+test('OtelExporter: the entry points move onto the instance after the first event, unseen by Object.keys', async (t) => {
+  const { rx, e } = await otel(t)
+  assert.equal(Object.hasOwn(e, 'exportTracingEvent'), false)
+  const first = e.exportTracingEvent({ type: 'span_started', exportedSpan: span('0000000000000001') })
+  assert.ok(first instanceof Promise)
+  for (const name of ['exportTracingEvent', 'exportEvent']) {
+    assert.equal(Object.hasOwn(e, name), true, name)
+    assert.equal(Object.prototype.propertyIsEnumerable.call(e, name), false, name)
+    assert.notEqual(e[name], Object.getPrototypeOf(e)[name], name)
+  }
+  assert.deepEqual(Object.keys(e).filter((k) => k.startsWith('export')), [])
+  // Detached, without `this`, as some callers pass it around.
+  const detached = e.exportTracingEvent
+  const r = detached({ type: 'span_ended', exportedSpan: span('0000000000000002') })
+  assert.ok(r instanceof Promise)
+  await r
+  // exportEvent keeps the 0.24 (legacy) mapping, exportTracingEvent the mastra one.
+  e.exportEvent({ type: 'span_ended', exportedSpan: span('0000000000000003') })
+  // Bad input through the direct path: no throw, counted.
+  for (const bad of [undefined, null, 7, {}, { type: 'span_ended' }]) assert.doesNotThrow(() => e.exportTracingEvent(bad))
+  await e.flush()
+  const byId = Object.fromEntries(spansOf(rx).map((s) => [s.spanId, s]))
+  assert.equal(byId['0000000000000002'].name, 'invoke_agent weather')
+  assert.equal(byId['0000000000000003'].name, 'agent.')
+  assert.equal(attrs(byId['0000000000000003'])['span.kind'], 'server')
+  assert.equal(e.stats().spansInvalid, 5)
+})
+
+test('OtelExporter: two exporters keep their own entry points', async (t) => {
+  const a = await otel(t)
+  const b = await otel(t)
+  a.e.exportTracingEvent({ type: 'span_started', exportedSpan: span('00000000000000a0') })
+  b.e.exportTracingEvent({ type: 'span_started', exportedSpan: span('00000000000000b0') })
+  a.e.exportTracingEvent({ type: 'span_ended', exportedSpan: span('00000000000000a1') })
+  b.e.exportTracingEvent({ type: 'span_ended', exportedSpan: span('00000000000000b1') })
+  await Promise.all([a.e.flush(), b.e.flush()])
+  assert.deepEqual(spansOf(a.rx).map((s) => s.spanId), ['00000000000000a1'])
+  assert.deepEqual(spansOf(b.rx).map((s) => s.spanId), ['00000000000000b1'])
+})
+
+test('a kept entry point outlives its collected exporter without harm', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  let e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const root = { id: 'r', traceId: 't', name: 'run', type: 'agent_run', isRootSpan: true, startTime: new Date() }
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: root })
+  const kept = e.exportTracingEvent
+  assert.equal(Object.hasOwn(e, 'exportTracingEvent'), true)
+  assert.equal(Object.prototype.propertyIsEnumerable.call(e, 'exportTracingEvent'), false)
+  const child = { id: 'c', traceId: 't', name: 'tool', type: 'tool_call', isRootSpan: false, parentSpanId: 'r', startTime: new Date() }
+  kept({ type: 'span_started', exportedSpan: child })
+  kept({ type: 'span_ended', exportedSpan: { ...child, endTime: new Date() } })
+  kept({ type: 'span_ended', exportedSpan: { ...root, endTime: new Date() } })
+  await e.flush()
+  assert.equal(rx.requests.length, 1)
+  assert.deepEqual(rx.payloads()[0].spans.map((s) => s.id), ['r', 'c'])
+  e = null
+  for (let i = 0; i < 5; i++) {
+    gc()
+    await new Promise((r) => setImmediate(r))
+  }
+  // The exporter is gone; its entry point still answers with a resolved promise and throws nothing.
+  await kept({ type: 'span_started', exportedSpan: { ...root, id: 'r2', traceId: 't2' } })
+  await kept({ type: 'span_ended', exportedSpan: { ...root, id: 'r2', traceId: 't2', endTime: new Date() } })
+})
