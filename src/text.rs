@@ -24,13 +24,7 @@ impl SpanText {
     match self {
       SpanText::Utf8(s) => buf.push_str(&s),
       SpanText::Utf16(units) => {
-        // An OR over all units (no early exit) vectorises; so does the narrowing copy.
-        if units.iter().fold(0, |acc, &u| acc | u) < 0x80 {
-          // Safety: every unit is below 0x80, so each narrowed byte is ASCII and the buffer stays valid UTF-8.
-          unsafe { buf.as_mut_vec() }.extend(units.iter().map(|&u| u as u8));
-        } else {
-          buf.extend(char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or('\u{FFFD}')));
-        }
+        push_utf16(&units, buf);
         give_back(units);
       }
     }
@@ -101,12 +95,20 @@ impl From<&str> for SpanText {
 
 /// UTF-16 to UTF-8, with a straight narrowing copy when every unit is ASCII (the usual case for span JSON).
 pub fn utf16_to_string(units: &[u16]) -> String {
-  if units.iter().all(|&u| u < 0x80) {
-    let bytes: Vec<u8> = units.iter().map(|&u| u as u8).collect();
-    // Safety: every byte is below 0x80, so the bytes are ASCII and valid UTF-8.
-    return unsafe { String::from_utf8_unchecked(bytes) };
+  let mut s = String::with_capacity(units.len());
+  push_utf16(units, &mut s);
+  s
+}
+
+/// Appends UTF-16 text to `buf`; lone surrogates become U+FFFD.
+fn push_utf16(units: &[u16], buf: &mut String) {
+  // An OR over all units (no early exit) vectorises; so does the narrowing copy.
+  if units.iter().fold(0, |acc, &u| acc | u) < 0x80 {
+    // Safety: every unit is below 0x80, so each narrowed byte is ASCII and the buffer stays valid UTF-8.
+    unsafe { buf.as_mut_vec() }.extend(units.iter().map(|&u| u as u8));
+  } else {
+    buf.extend(char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or('\u{FFFD}')));
   }
-  String::from_utf16_lossy(units)
 }
 
 #[cfg(test)]

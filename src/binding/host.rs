@@ -192,6 +192,32 @@ pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
   })
 }
 
+/// Once per instance (`done`), defines the entry points `entries` makes on it (see [`fast::define_entry`]): each runs
+/// its handler and returns the resolved promise, as the class methods do. The class methods stay in place, so a
+/// failure costs only speed; the failures are returned for the debug log.
+pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
+  env: &Env,
+  this: &This<'_>,
+  done: &std::sync::atomic::AtomicBool,
+  entries: impl FnOnce() -> Vec<(&'static std::ffi::CStr, H)>,
+) -> Vec<String> {
+  if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    return Vec::new();
+  }
+  let mut failures = Vec::new();
+  for (name, handle) in entries() {
+    let entry: fast::Entry = Box::new(move |raw_env, event| {
+      let env = Env::from_raw(raw_env);
+      handle(&env, unsafe { Unknown::from_raw_unchecked(raw_env, event) });
+      resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
+    });
+    if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry) {
+      failures.push(format!("{}: {e}", name.to_string_lossy()));
+    }
+  }
+  failures
+}
+
 /// The event's kind and its `exportedSpan` object, unread.
 pub fn read_kind(env: &Env, event: Unknown<'_>) -> std::result::Result<(EventKind, napi::sys::napi_value), String> {
   let raw_env = env.raw();

@@ -1,6 +1,5 @@
 //! `OtelExporter` for JavaScript.
 
-use super::fast;
 use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
@@ -381,25 +380,25 @@ impl JsOtelExporter {
 impl JsOtelExporter {
   /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
-    if self.direct.swap(true, Ordering::Relaxed) {
-      return;
-    }
-    for (name, mode) in [
-      (c"exportTracingEvent", Semconv::Mastra),
-      (c"exportEvent", Semconv::Legacy),
-    ] {
-      let core = self.core.clone();
-      let entry: fast::Entry = Box::new(move |env, event| {
-        let env = Env::from_raw(env);
-        core.guarded(&env, unsafe { Unknown::from_raw_unchecked(env.raw(), event) }, mode);
-        host::resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
-      });
-      if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry)
-        && let Some(inner) = &self.inner
-      {
+    let failures = host::go_direct(env, this, &self.direct, || {
+      [
+        (c"exportTracingEvent", Semconv::Mastra),
+        (c"exportEvent", Semconv::Legacy),
+      ]
+      .into_iter()
+      .map(|(name, mode)| {
+        let core = self.core.clone();
+        (name, move |env: &Env, event: Unknown<'_>| {
+          core.guarded(env, event, mode)
+        })
+      })
+      .collect()
+    });
+    if let Some(inner) = &self.inner {
+      for e in failures {
         inner
           .logger()
-          .debug(|| format!("[OtelExporter:debug] Kept the class method: {e}"));
+          .debug(|| format!("[OtelExporter:debug] Kept the class method {e}"));
       }
     }
   }

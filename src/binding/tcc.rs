@@ -12,11 +12,11 @@ use crate::tcc::{EventKind, TccExporter, TccOptions};
 use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
@@ -176,7 +176,7 @@ pub struct JsTccMastraExporter {
   core: Rc<Core>,
   _busy: Arc<Busy>,
   /// The direct entry points are defined on the instance (after the first call through the class methods).
-  direct: Cell<bool>,
+  direct: AtomicBool,
 }
 
 /// What an event needs, shared with the direct entry points.
@@ -356,7 +356,7 @@ impl JsTccMastraExporter {
         held,
       }),
       _busy: busy,
-      direct: Cell::new(false),
+      direct: AtomicBool::new(false),
     })
   }
 
@@ -480,20 +480,21 @@ impl JsTccMastraExporter {
 impl JsTccMastraExporter {
   /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
-    if self.direct.replace(true) {
-      return;
-    }
-    for name in [c"exportTracingEvent", c"exportEvent"] {
-      let core = self.core.clone();
-      let entry: fast::Entry = Box::new(move |env, event| {
-        let env = Env::from_raw(env);
-        core.guarded(&env, unsafe { Unknown::from_raw_unchecked(env.raw(), event) });
-        host::resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
-      });
-      if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry) {
-        let log = self.core.inner.logger();
-        log.debug(|| format!("[TCC] Kept the class method: {e}"));
-      }
+    let failures = host::go_direct(env, this, &self.direct, || {
+      [c"exportTracingEvent", c"exportEvent"]
+        .into_iter()
+        .map(|name| {
+          let core = self.core.clone();
+          (name, move |env: &Env, event: Unknown<'_>| core.guarded(env, event))
+        })
+        .collect()
+    });
+    for e in failures {
+      self
+        .core
+        .inner
+        .logger()
+        .debug(|| format!("[TCC] Kept the class method {e}"));
     }
   }
 }
