@@ -171,16 +171,10 @@ impl Held {
 /// What a direct entry point runs: the event in, the value to return out.
 pub type Entry = Box<dyn Fn(sys::napi_env, sys::napi_value) -> sys::napi_value>;
 
-/// Defines `object[name]` (writable, configurable, not enumerable) as a plain napi function that runs `entry` with
-/// its first argument. Mastra calls `exportTracingEvent` for every event; napi-rs's class-method path (unwrapping the
-/// instance, checking its type tag, tracking borrows) costs about as much as reading the event, and this skips it.
-/// `entry` lives as long as the function.
-pub fn define_entry(
-  env: sys::napi_env,
-  object: sys::napi_value,
-  name: &std::ffi::CStr,
-  entry: Entry,
-) -> Result<(), String> {
+/// A plain napi function named `name` that runs `entry` with its first argument. `entry` lives as long as the
+/// function. Mastra calls `exportTracingEvent` for every event; napi-rs's class-method path (unwrapping the instance,
+/// checking its type tag, tracking borrows) costs about as much as reading the event, and this skips it.
+pub fn function(env: sys::napi_env, name: &std::ffi::CStr, entry: Entry) -> Result<sys::napi_value, String> {
   unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     let mut argc = 1usize;
     let mut argv = [ptr::null_mut(); 1];
@@ -219,16 +213,39 @@ pub fn define_entry(
       ptr::null_mut(),
       ptr::null_mut(),
     ))?;
-    let property = sys::napi_property_descriptor {
-      utf8name: name.as_ptr(),
-      name: ptr::null_mut(),
-      method: None,
-      getter: None,
-      setter: None,
-      value: f,
-      attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
-      data: ptr::null_mut(),
-    };
-    ok(sys::napi_define_properties(env, object, 1, &property))
+    Ok(f)
   }
+}
+
+/// Defines `object[name] = value`: writable, configurable, not enumerable (as a class method looks).
+pub fn define(
+  env: sys::napi_env,
+  object: sys::napi_value,
+  name: &std::ffi::CStr,
+  value: sys::napi_value,
+) -> Result<(), String> {
+  let property = sys::napi_property_descriptor {
+    utf8name: name.as_ptr(),
+    name: ptr::null_mut(),
+    method: None,
+    getter: None,
+    setter: None,
+    value,
+    attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+    data: ptr::null_mut(),
+  };
+  ok(unsafe { sys::napi_define_properties(env, object, 1, &property) })
+}
+
+/// `f(args...)` with `undefined` as `this`. `Err` when it threw (the exception is cleared).
+pub fn call(env: sys::napi_env, f: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value, String> {
+  let mut undefined = ptr::null_mut();
+  ok(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+  let mut out = ptr::null_mut();
+  let status = unsafe { sys::napi_call_function(env, undefined, f, args.len(), args.as_ptr(), &mut out) };
+  if status != sys::Status::napi_ok {
+    clear_exception(env);
+    return Err("the call threw".into());
+  }
+  Ok(out)
 }

@@ -192,30 +192,72 @@ pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
   })
 }
 
-/// Once per instance (`done`), defines the entry points `entries` makes on it (see [`fast::define_entry`]): each runs
-/// its handler and returns the resolved promise, as the class methods do. The class methods stay in place, so a
-/// failure costs only speed; the failures are returned for the debug log.
+/// One entry point to define on an instance (see [`go_direct`]).
+pub struct Direct<H> {
+  pub name: &'static std::ffi::CStr,
+  /// The full handler: reads and checks the event in Rust.
+  pub handle: H,
+  /// A JavaScript wrapper for the common events, and the native functions it calls after the handler: the source of
+  /// `(handle, ...natives, done, name) => entry point`. Without it the handler itself is the entry point.
+  pub wrapper: Option<(&'static str, Vec<fast::Entry>)>,
+}
+
+/// Once per instance (`done`), defines the entry points `entries` makes on it, each as a plain napi function (see
+/// [`fast::function`]) or a JavaScript wrapper around such functions. They return the resolved promise, as the class
+/// methods do. The class methods stay in place, so a failure costs only speed; the failures are returned for the
+/// debug log.
 pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   env: &Env,
   this: &This<'_>,
   done: &std::sync::atomic::AtomicBool,
-  entries: impl FnOnce() -> Vec<(&'static std::ffi::CStr, H)>,
+  entries: impl FnOnce() -> Vec<Direct<H>>,
 ) -> Vec<String> {
   if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
     return Vec::new();
   }
   let mut failures = Vec::new();
-  for (name, handle) in entries() {
+  for Direct { name, handle, wrapper } in entries() {
     let entry: fast::Entry = Box::new(move |raw_env, event| {
       let env = Env::from_raw(raw_env);
       handle(&env, unsafe { Unknown::from_raw_unchecked(raw_env, event) });
       resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
     });
-    if let Err(e) = fast::define_entry(env.raw(), this.raw(), name, entry) {
+    let made = fast::function(env.raw(), name, entry).and_then(|handler| match wrapper {
+      None => Ok(handler),
+      Some((source, natives)) => wrap(env, name, source, handler, natives),
+    });
+    if let Err(e) = made.and_then(|f| fast::define(env.raw(), this.raw(), name, f)) {
       failures.push(format!("{}: {e}", name.to_string_lossy()));
     }
   }
   failures
+}
+
+/// The entry point a JavaScript wrapper makes around `handler` and `natives`.
+fn wrap(
+  env: &Env,
+  name: &std::ffi::CStr,
+  source: &str,
+  handler: napi::sys::napi_value,
+  natives: Vec<fast::Entry>,
+) -> std::result::Result<napi::sys::napi_value, String> {
+  let factory: Unknown = env.run_script(source).map_err(|e| e.reason.clone())?;
+  let mut args = vec![handler];
+  for native in natives {
+    args.push(fast::function(env.raw(), name, native)?);
+  }
+  args.push(resolved(env).map_err(|e| e.reason.clone())?.raw());
+  args.push(
+    env
+      .create_string(name.to_string_lossy())
+      .map_err(|e| e.reason.clone())?
+      .raw(),
+  );
+  let f = fast::call(env.raw(), factory.raw(), &args)?;
+  if fast::type_of(env.raw(), f)? != napi::sys::ValueType::napi_function {
+    return Err("the wrapper made no function".into());
+  }
+  Ok(f)
 }
 
 /// The event's kind and its `exportedSpan` object, unread.

@@ -1,5 +1,6 @@
 //! `OtelExporter` for JavaScript.
 
+use super::fast;
 use super::host::{self, Host, JsFlushReport};
 use crate::env::ProcessEnv;
 use crate::log::Logger;
@@ -7,6 +8,7 @@ use crate::otel::exporter::OtelExporter;
 use crate::otel::mapping::Semconv;
 use crate::otel::options::{OptionsError, OtelOptions};
 use crate::pipeline::{Busy, EventKind};
+use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
@@ -388,9 +390,18 @@ impl JsOtelExporter {
       .into_iter()
       .map(|(name, mode)| {
         let core = self.core.clone();
-        (name, move |env: &Env, event: Unknown<'_>| {
-          core.guarded(env, event, mode)
-        })
+        let ended: fast::Entry = {
+          let core = self.core.clone();
+          Box::new(move |env, json| {
+            core.ended(env, json, mode);
+            std::ptr::null_mut()
+          })
+        };
+        host::Direct {
+          name,
+          handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event, mode),
+          wrapper: Some((ENTRY_WRAPPER, vec![ended])),
+        }
       })
       .collect()
     });
@@ -404,7 +415,25 @@ impl JsOtelExporter {
   }
 }
 
+/// The JavaScript side of the entry points: see the file.
+const ENTRY_WRAPPER: &str = include_str!("otel_entry.js");
+
 impl Core {
+  /// The text of an ended span, from the entry point's JavaScript wrapper.
+  fn ended(&self, raw_env: napi::sys::napi_env, json: napi::sys::napi_value, mode: Semconv) {
+    let Some(inner) = &self.inner else { return };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+      if let Some(units) = fast::utf16(raw_env, json)
+        && inner.push(SpanText::Utf16(units), mode)
+      {
+        self.host.hold(&Env::from_raw(raw_env));
+      }
+    }));
+    if caught.is_err() {
+      inner.count_panic();
+    }
+  }
+
   /// A panic never unwinds into Node: it is contained here and counted.
   fn guarded(&self, env: &Env, event: Unknown<'_>, mode: Semconv) {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(env, event, mode)));

@@ -485,7 +485,11 @@ impl JsTccMastraExporter {
         .into_iter()
         .map(|name| {
           let core = self.core.clone();
-          (name, move |env: &Env, event: Unknown<'_>| core.guarded(env, event))
+          host::Direct {
+            name,
+            handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event),
+            wrapper: None,
+          }
         })
         .collect()
     });

@@ -1,0 +1,29 @@
+// The OtelExporter's entry point as Mastra calls it, for every tracing event. The common events are handled here, in
+// code V8 compiles together with the caller: a start or an update is ignored (only ends are exported), and an end is
+// serialised and its text handed to `ended`, a native function that only copies it out. Anything else (not an
+// object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
+// the event again, counts and reports what is wrong, and falls back to the careful serialiser.
+(function (handle, ended, done, name) {
+  const IGNORED = 1
+  function read(event) {
+    if (typeof event !== 'object' || event === null) return undefined
+    const type = event.type
+    if (type !== 'span_ended' && type !== 'span_started' && type !== 'span_updated') return undefined
+    const span = event.exportedSpan
+    if (typeof span !== 'object' || span === null) return undefined
+    return type === 'span_ended' ? JSON.stringify(span) : IGNORED
+  }
+  return {
+    [name](event) {
+      let json
+      try {
+        json = read(event)
+      } catch {
+        json = undefined
+      }
+      if (typeof json === 'string') ended(json)
+      else if (json !== IGNORED) handle(event)
+      return done
+    },
+  }[name]
+})
