@@ -14,6 +14,7 @@ pub const WORKER_STACK: usize = 16 * 1024 * 1024;
 
 /// Builds the runtime the exporters use.
 pub fn build() -> std::io::Result<Runtime> {
+  crate::tune_allocator();
   Builder::new_multi_thread()
     .worker_threads(WORKER_THREADS)
     .thread_name("mastra-exporter")
