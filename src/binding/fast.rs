@@ -168,16 +168,19 @@ impl Held {
   }
 }
 
-/// What a direct entry point runs: the event in, the value to return out.
-pub type Entry = Box<dyn Fn(sys::napi_env, sys::napi_value) -> sys::napi_value>;
+/// Arguments a native function reads; missing ones are `undefined`.
+pub const MAX_ARGS: usize = 4;
 
-/// A plain napi function named `name` that runs `entry` with its first argument. `entry` lives as long as the
+/// What a native function runs: its arguments in, the value to return out (null for `undefined`).
+pub type Entry = Box<dyn Fn(sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> sys::napi_value>;
+
+/// A plain napi function named `name` that runs `entry` with its first `MAX_ARGS` arguments. `entry` lives as long as the
 /// function. Mastra calls `exportTracingEvent` for every event; napi-rs's class-method path (unwrapping the instance,
 /// checking its type tag, tracking borrows) costs about as much as reading the event, and this skips it.
 pub fn function(env: sys::napi_env, name: &std::ffi::CStr, entry: Entry) -> Result<sys::napi_value, String> {
   unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let mut argc = 1usize;
-    let mut argv = [ptr::null_mut(); 1];
+    let mut argc = MAX_ARGS;
+    let mut argv = [ptr::null_mut(); MAX_ARGS];
     let mut data = ptr::null_mut();
     // Missing arguments come back as `undefined`.
     let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
@@ -185,7 +188,7 @@ pub fn function(env: sys::napi_env, name: &std::ffi::CStr, entry: Entry) -> Resu
       return ptr::null_mut();
     }
     let entry = unsafe { &*(data as *const Entry) };
-    entry(env, argv[0])
+    entry(env, &argv)
   }
   unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
     drop(unsafe { Box::from_raw(data as *mut Entry) });

@@ -217,9 +217,9 @@ pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   }
   let mut failures = Vec::new();
   for Direct { name, handle, wrapper } in entries() {
-    let entry: fast::Entry = Box::new(move |raw_env, event| {
+    let entry: fast::Entry = Box::new(move |raw_env, args| {
       let env = Env::from_raw(raw_env);
-      handle(&env, unsafe { Unknown::from_raw_unchecked(raw_env, event) });
+      handle(&env, unsafe { Unknown::from_raw_unchecked(raw_env, args[0]) });
       resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
     });
     let made = fast::function(env.raw(), name, entry).and_then(|handler| match wrapper {

@@ -392,8 +392,8 @@ impl JsOtelExporter {
         let core = self.core.clone();
         let ended: fast::Entry = {
           let core = self.core.clone();
-          Box::new(move |env, json| {
-            core.ended(env, json, mode);
+          Box::new(move |env, args| {
+            core.ended(env, args[0], mode);
             std::ptr::null_mut()
           })
         };

@@ -485,10 +485,12 @@ impl JsTccMastraExporter {
         .into_iter()
         .map(|name| {
           let core = self.core.clone();
+          // Debug mode logs every event as it comes, in the native handler.
+          let wrapper = core.held.is_some().then(|| (ENTRY_WRAPPER, core.wrapper_natives()));
           host::Direct {
             name,
             handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event),
-            wrapper: None,
+            wrapper,
           }
         })
         .collect()
@@ -521,11 +523,30 @@ impl Core {
       }
       return;
     };
-    let result = host::read_kind(env, event).and_then(|(kind, span)| match kind {
-      EventKind::Started => self.on_start(env, held, span),
-      EventKind::Updated => self.on_update(env, held, span),
-      EventKind::Ended => self.on_end(env, held, span),
+    let result = host::read_kind(env, event).and_then(|(kind, span)| {
+      let raw = env.raw();
+      let id = || Ok::<_, String>(fast::short_string(raw, fast::get(raw, span, Key::Id)?));
+      let root = || Ok::<_, String>(fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?));
+      let trace = || Ok::<_, String>(fast::short_string(raw, fast::get(raw, span, Key::TraceId)?));
+      match kind {
+        EventKind::Started => {
+          let root = root()?;
+          self.on_start(env, held, span, root, id()?, trace()?)
+        }
+        EventKind::Updated => self.on_update(env, held, span, id()?),
+        EventKind::Ended => {
+          let id = id()?;
+          let root = root()?;
+          let trace = if root { trace()? } else { None };
+          self.on_end(env, held, EndText::Span(span), root, id, trace)
+        }
+      }
     });
+    self.after(env, held, result);
+  }
+
+  /// What every event ends with: a problem reported, and the starts held too long handed over.
+  fn after(&self, env: &Env, held: &RefCell<HeldSpans>, result: StdResult<(), String>) {
     if let Err(problem) = result {
       self.invalid(problem);
     }
@@ -545,13 +566,76 @@ impl Core {
     self.hand_over(env, due);
   }
 
+  /// The native functions the entry point's JavaScript wrapper calls: `hold(span, id, traceId)`, `update(span, id)`,
+  /// `end(json, id, traceId, isRoot)` and `begin(json)` (a start handed over at once).
+  fn wrapper_natives(self: &Rc<Self>) -> Vec<fast::Entry> {
+    let strings = |raw, v| fast::short_string(raw, v);
+    let hold = {
+      let core = self.clone();
+      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
+        core.wrapped(raw, |env, held| {
+          core.on_start(env, held, a[0], false, strings(raw, a[1]), strings(raw, a[2]))
+        });
+        std::ptr::null_mut()
+      }) as fast::Entry
+    };
+    let begin = {
+      let core = self.clone();
+      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
+        core.wrapped(raw, |env, _| {
+          core.push(env, EventKind::Started, text(raw, a[0])?);
+          Ok(())
+        });
+        std::ptr::null_mut()
+      }) as fast::Entry
+    };
+    let update = {
+      let core = self.clone();
+      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
+        core.wrapped(raw, |env, held| core.on_update(env, held, a[0], strings(raw, a[1])));
+        std::ptr::null_mut()
+      }) as fast::Entry
+    };
+    let end = {
+      let core = self.clone();
+      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
+        core.wrapped(raw, |env, held| {
+          let root = fast::is_true(raw, a[3]);
+          let trace = if root { strings(raw, a[2]) } else { None };
+          core.on_end(env, held, EndText::Text(a[0]), root, strings(raw, a[1]), trace)
+        });
+        std::ptr::null_mut()
+      }) as fast::Entry
+    };
+    vec![hold, update, end, begin]
+  }
+
+  /// The entry point's JavaScript wrapper read the event: runs the step its kind calls for, with the fields it read.
+  /// A panic is contained and counted.
+  fn wrapped(&self, env: napi::sys::napi_env, step: impl FnOnce(&Env, &RefCell<HeldSpans>) -> StdResult<(), String>) {
+    let Some(held) = &self.held else { return };
+    let env = Env::from_raw(env);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+      let result = step(&env, held);
+      self.after(&env, held, result);
+    }));
+    if caught.is_err() {
+      self.inner.count_panic();
+    }
+  }
+
   /// A span starts: a root is handed over at once (its run id and metadata are read at its start); any other span
   /// is held until it ends.
-  fn on_start(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
+  fn on_start(
+    &self,
+    env: &Env,
+    held: &RefCell<HeldSpans>,
+    span: napi::sys::napi_value,
+    root: bool,
+    id: Option<String>,
+    trace: Option<String>,
+  ) -> StdResult<(), String> {
     let raw = env.raw();
-    let root = fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?);
-    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
-    let trace = fast::short_string(raw, fast::get(raw, span, Key::TraceId)?);
     match (root, id, trace) {
       (false, Some(id), Some(trace)) => {
         self.inner.count_event();
@@ -567,9 +651,14 @@ impl Core {
   }
 
   /// A held span's update replaces the object held; any other update is handed over.
-  fn on_update(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
+  fn on_update(
+    &self,
+    env: &Env,
+    held: &RefCell<HeldSpans>,
+    span: napi::sys::napi_value,
+    id: Option<String>,
+  ) -> StdResult<(), String> {
     let raw = env.raw();
-    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
     if let Some(id) = id
       && held.borrow().by_id.contains_key(&id)
     {
@@ -590,21 +679,27 @@ impl Core {
 
   /// A span ends: serialised once, and handed over at its start's place. A root's end first hands over the spans of
   /// its trace still open.
-  fn on_end(&self, env: &Env, held: &RefCell<HeldSpans>, span: napi::sys::napi_value) -> StdResult<(), String> {
-    let raw = env.raw();
-    let id = fast::short_string(raw, fast::get(raw, span, Key::Id)?);
-    if fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?)
-      && let Some(trace) = fast::short_string(raw, fast::get(raw, span, Key::TraceId)?)
-    {
+  fn on_end(
+    &self,
+    env: &Env,
+    held: &RefCell<HeldSpans>,
+    text: EndText,
+    root: bool,
+    id: Option<String>,
+    trace: Option<String>,
+  ) -> StdResult<(), String> {
+    if root && let Some(trace) = trace {
       let open = held.borrow_mut().take_trace(&trace);
       self.hand_over(env, open);
     }
-    let Some(start) = id.and_then(|id| held.borrow_mut().take(&id)) else {
-      return self.push_span(env, EventKind::Ended, span);
+    let start = id.and_then(|id| held.borrow_mut().take(&id));
+    let json = text.into_text(env);
+    let Some(start) = start else {
+      self.push(env, EventKind::Ended, json?);
+      return Ok(());
     };
     self.inner.count_event();
-    let json = host::span_json(env, span);
-    start.span.release(raw);
+    start.span.release(env.raw());
     let at = Arrival {
       seq: start.seq,
       started_earlier: true,
@@ -654,6 +749,31 @@ impl Core {
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 type StdResult<T, E> = std::result::Result<T, E>;
+
+/// An ended span: its object, or its text when the entry point's JavaScript wrapper serialised it already.
+enum EndText {
+  Span(napi::sys::napi_value),
+  Text(napi::sys::napi_value),
+}
+
+impl EndText {
+  fn into_text(self, env: &Env) -> StdResult<SpanText, String> {
+    match self {
+      EndText::Span(span) => host::span_json(env, span),
+      EndText::Text(json) => text(env.raw(), json),
+    }
+  }
+}
+
+/// Span JSON the entry point's JavaScript wrapper made.
+fn text(env: napi::sys::napi_env, json: napi::sys::napi_value) -> StdResult<SpanText, String> {
+  fast::utf16(env, json)
+    .map(SpanText::Utf16)
+    .ok_or_else(|| "the span text is not a string".to_string())
+}
+
+/// The JavaScript side of the entry points (outside debug mode): see the file.
+const ENTRY_WRAPPER: &str = include_str!("tcc_entry.js");
 
 /// Serialises held spans as they stand now and hands them over as their starts. True when the exporter was idle.
 fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<HeldSpan>) -> bool {

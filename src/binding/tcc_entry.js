@@ -1,0 +1,50 @@
+// The TCCMastraExporter's entry point as Mastra calls it, for every tracing event (outside debug mode). It reads the
+// event here, in code V8 compiles together with the caller, and hands the native side only what each step needs: a
+// start's span object (held until the span ends) with its id and trace id; an update's span and id; an end's JSON
+// text (serialised once, here) with its id, trace id and root flag; a root's start as JSON text. Anything else (not an object, an
+// unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads the event
+// again, counts and reports what is wrong, and falls back to the careful serialiser.
+(function (handle, hold, update, end, begin, done, name) {
+  return {
+    [name](event) {
+      let step = 0
+      let span, id, trace, root, json
+      try {
+        if (typeof event === 'object' && event !== null) {
+          const type = event.type
+          span = event.exportedSpan
+          if (typeof span === 'object' && span !== null) {
+            if (type === 'span_started') {
+              root = span.isRootSpan === true
+              id = span.id
+              trace = span.traceId
+              if (!root && typeof id === 'string' && typeof trace === 'string') step = 1
+              else {
+                // A root (or a span without ids) goes over at its start.
+                json = JSON.stringify(span)
+                if (typeof json === 'string') step = 4
+              }
+            } else if (type === 'span_updated') {
+              id = span.id
+              step = 2
+            } else if (type === 'span_ended') {
+              id = span.id
+              root = span.isRootSpan === true
+              if (root) trace = span.traceId
+              json = JSON.stringify(span)
+              if (typeof json === 'string') step = 3
+            }
+          }
+        }
+      } catch {
+        step = 0
+      }
+      if (step === 1) hold(span, id, trace)
+      else if (step === 2) update(span, id)
+      else if (step === 3) end(json, id, trace, root)
+      else if (step === 4) begin(json)
+      else handle(event)
+      return done
+    },
+  }[name]
+})
