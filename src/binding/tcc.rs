@@ -569,45 +569,48 @@ impl Core {
   /// The native functions the entry point's JavaScript wrapper calls: `hold(span, id, traceId)`, `update(span, id)`,
   /// `end(json, id, traceId, isRoot)` and `begin(json)` (a start handed over at once).
   fn wrapper_natives(self: &Rc<Self>) -> Vec<fast::Entry> {
-    let strings = |raw, v| fast::short_string(raw, v);
-    let hold = {
-      let core = self.clone();
-      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
-        core.wrapped(raw, |env, held| {
-          core.on_start(env, held, a[0], false, strings(raw, a[1]), strings(raw, a[2]))
-        });
-        std::ptr::null_mut()
-      }) as fast::Entry
-    };
-    let begin = {
-      let core = self.clone();
-      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
-        core.wrapped(raw, |env, _| {
-          core.push(env, EventKind::Started, text(raw, a[0])?);
-          Ok(())
-        });
-        std::ptr::null_mut()
-      }) as fast::Entry
-    };
-    let update = {
-      let core = self.clone();
-      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
-        core.wrapped(raw, |env, held| core.on_update(env, held, a[0], strings(raw, a[1])));
-        std::ptr::null_mut()
-      }) as fast::Entry
-    };
-    let end = {
-      let core = self.clone();
-      Box::new(move |raw, a: &[napi::sys::napi_value; fast::MAX_ARGS]| {
-        core.wrapped(raw, |env, held| {
-          let root = fast::is_true(raw, a[3]);
-          let trace = if root { strings(raw, a[2]) } else { None };
-          core.on_end(env, held, EndText::Text(a[0]), root, strings(raw, a[1]), trace)
-        });
-        std::ptr::null_mut()
-      }) as fast::Entry
-    };
-    vec![hold, update, end, begin]
+    vec![
+      self.native(|core, env, held, a| {
+        core.on_start(
+          env,
+          held,
+          a[0],
+          false,
+          fast::short_string(env.raw(), a[1]),
+          fast::short_string(env.raw(), a[2]),
+        )
+      }),
+      self.native(|core, env, held, a| core.on_update(env, held, a[0], fast::short_string(env.raw(), a[1]))),
+      self.native(|core, env, held, a| {
+        let root = fast::is_true(env.raw(), a[3]);
+        let trace = if root {
+          fast::short_string(env.raw(), a[2])
+        } else {
+          None
+        };
+        core.on_end(
+          env,
+          held,
+          EndText::Text(a[0]),
+          root,
+          fast::short_string(env.raw(), a[1]),
+          trace,
+        )
+      }),
+      self.native(|core, env, _, a| {
+        core.push(env, EventKind::Started, text(env.raw(), a[0])?);
+        Ok(())
+      }),
+    ]
+  }
+
+  /// A native function for the wrapper that runs `step` with its arguments (see [`Core::wrapped`]).
+  fn native(self: &Rc<Self>, step: WrappedStep) -> fast::Entry {
+    let core = self.clone();
+    Box::new(move |raw, args| {
+      core.wrapped(raw, |env, held| step(&core, env, held, args));
+      std::ptr::null_mut()
+    })
   }
 
   /// The entry point's JavaScript wrapper read the event: runs the step its kind calls for, with the fields it read.
@@ -749,6 +752,10 @@ impl Core {
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 type StdResult<T, E> = std::result::Result<T, E>;
+
+/// One step of the entry point's JavaScript wrapper, with the arguments it passed.
+type WrappedStep =
+  fn(&Core, &Env, &RefCell<HeldSpans>, &[napi::sys::napi_value; fast::MAX_ARGS]) -> StdResult<(), String>;
 
 /// An ended span: its object, or its text when the entry point's JavaScript wrapper serialised it already.
 enum EndText {
