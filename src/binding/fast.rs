@@ -126,14 +126,7 @@ pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
 pub fn stringify(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Vec<u16>>, String> {
   with_cached(env, |c| {
     let f = deref(env, c.stringify)?;
-    let mut undefined = ptr::null_mut();
-    ok(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
-    let mut out = ptr::null_mut();
-    let status = unsafe { sys::napi_call_function(env, undefined, f, 1, &value, &mut out) };
-    if status != sys::Status::napi_ok {
-      clear_exception(env);
-      return Err("JSON.stringify threw".into());
-    }
+    let out = call(env, f, &[value]).map_err(|_| "JSON.stringify threw".to_string())?;
     if type_of(env, out)? != sys::ValueType::napi_string {
       return Ok(None);
     }
