@@ -145,6 +145,28 @@ proptest! {
 }
 
 proptest! {
+  /// The TCC worker's top-level reader finds exactly the members serde_json finds, each as written, and never panics
+  /// on other text.
+  #[test]
+  fn the_top_level_reader_agrees_with_serde_json(v in any_json(), junk in "\\PC{0,60}") {
+    let object = json!({ "id": "x", "v": v, "after": [v] });
+    let text = object.to_string();
+    let mut members = Vec::new();
+    mastra_native_exporters::json::top_level(&text, |k, v| members.push((k.to_string(), v.to_string())))
+      .expect("serde_json's output reads");
+    let keys: Vec<String> = members.iter().map(|(k, _)| serde_json::from_str(k).unwrap()).collect();
+    prop_assert_eq!(keys, vec!["id".to_string(), "v".to_string(), "after".to_string()]);
+    for (k, raw) in &members {
+      let key: String = serde_json::from_str(k).unwrap();
+      prop_assert_eq!(raw, &object[&key].to_string());
+    }
+    let rebuilt = format!("{{{}}}", members.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(","));
+    prop_assert_eq!(rebuilt, text);
+    let _ = mastra_native_exporters::json::top_level(&junk, |_, _| {});
+  }
+}
+
+proptest! {
   /// The worker's JSON reader agrees with serde_json on every value, keeps key order, and gives back exactly the
   /// compact text it read, which is what `JSON.stringify` of the value writes.
   #[test]

@@ -7,6 +7,7 @@ use crate::log::Logger;
 use crate::pipeline::Busy;
 use crate::runtime;
 use crate::tcc::Arrival;
+use crate::tcc::buffer::SpanKeys;
 use crate::tcc::feedback::{self, FeedbackResponse, Refusal};
 use crate::tcc::{EventKind, TccExporter, TccOptions};
 use crate::text::SpanText;
@@ -211,16 +212,22 @@ struct HeldSpan {
   seq: u64,
 }
 
+/// A held start taken back, with the span's id: its ids go over with its text, so the worker need not read them.
+type Taken = (String, HeldSpan);
+
 /// A span open this long is handed over as it stands.
 const HOLD_FOR: Duration = Duration::from_secs(1);
 /// At most this many starts are held; the oldest is handed over beyond it.
 const MAX_HELD: usize = 10_000;
 
 impl HeldSpans {
-  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held) -> Option<HeldSpan> {
+  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held) -> Option<Taken> {
     self.by_age.push_back((Instant::now(), id.clone()));
     self.by_trace.entry(trace.clone()).or_default().push(id.clone());
-    let again = self.by_id.insert(id, HeldSpan { span, trace, seq });
+    let again = match self.by_id.insert(id, HeldSpan { span, trace, seq }) {
+      Some(old) => self.by_age.back().map(|(_, id)| (id.clone(), old)),
+      None => None,
+    };
     self.publish();
     again
   }
@@ -229,28 +236,28 @@ impl HeldSpans {
     self.count.store(self.by_id.len(), Ordering::Relaxed);
   }
 
-  fn take(&mut self, id: &str) -> Option<HeldSpan> {
-    let held = self.by_id.remove(id)?;
+  fn take(&mut self, id: &str) -> Option<Taken> {
+    let (id, held) = self.by_id.remove_entry(id)?;
     if let Some(ids) = self.by_trace.get_mut(&held.trace) {
-      ids.retain(|i| i != id);
+      ids.retain(|i| *i != id);
       if ids.is_empty() {
         self.by_trace.remove(&held.trace);
       }
     }
     self.publish();
-    Some(held)
+    Some((id, held))
   }
 
-  fn take_trace(&mut self, trace: &str) -> Vec<HeldSpan> {
+  fn take_trace(&mut self, trace: &str) -> Vec<Taken> {
     let ids = self.by_trace.remove(trace).unwrap_or_default();
-    let mut out: Vec<HeldSpan> = ids.iter().filter_map(|id| self.by_id.remove(id)).collect();
+    let mut out: Vec<Taken> = ids.iter().filter_map(|id| self.by_id.remove_entry(id)).collect();
     self.publish();
-    out.sort_by_key(|h| h.seq);
+    out.sort_by_key(|(_, h)| h.seq);
     out
   }
 
   /// Spans held longer than `HOLD_FOR` (all with `all`), and the oldest beyond `MAX_HELD`.
-  fn take_due(&mut self, now: Instant, all: bool) -> Vec<HeldSpan> {
+  fn take_due(&mut self, now: Instant, all: bool) -> Vec<Taken> {
     let mut out = Vec::new();
     while let Some((born, id)) = self.by_age.front() {
       let due = all || self.by_id.len() > MAX_HELD || now.saturating_duration_since(*born) >= HOLD_FOR;
@@ -266,7 +273,7 @@ impl HeldSpans {
       let by_id = &self.by_id;
       self.by_age.retain(|(_, id)| by_id.contains_key(id));
     }
-    out.sort_by_key(|h| h.seq);
+    out.sort_by_key(|(_, h)| h.seq);
     out
   }
 }
@@ -697,7 +704,7 @@ impl Core {
     }
     let start = id.and_then(|id| held.borrow_mut().take(&id));
     let json = text.into_text(env);
-    let Some(start) = start else {
+    let Some((id, start)) = start else {
       self.push(env, EventKind::Ended, json?);
       return Ok(());
     };
@@ -707,7 +714,9 @@ impl Core {
       seq: start.seq,
       started_earlier: true,
     };
-    if self.inner.push_at(EventKind::Ended, json?, at) {
+    // Held spans are not roots; a span whose end says otherwise is read from its JSON.
+    let keys = (!root).then_some(SpanKeys { id, trace: start.trace });
+    if self.inner.push_keyed(EventKind::Ended, json?, at, keys) {
       self.host.hold(env);
     }
     Ok(())
@@ -725,7 +734,7 @@ impl Core {
     }
   }
 
-  fn hand_over(&self, env: &Env, spans: Vec<HeldSpan>) {
+  fn hand_over(&self, env: &Env, spans: Vec<Taken>) {
     if hand_over(env, &self.inner, spans) {
       self.host.hold(env);
     }
@@ -783,9 +792,9 @@ fn text(env: napi::sys::napi_env, json: napi::sys::napi_value) -> StdResult<Span
 const ENTRY_WRAPPER: &str = include_str!("tcc_entry.js");
 
 /// Serialises held spans as they stand now and hands them over as their starts. True when the exporter was idle.
-fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<HeldSpan>) -> bool {
+fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<Taken>) -> bool {
   let mut was_idle = false;
-  for held in spans {
+  for (id, held) in spans {
     let json = held.span.value(env.raw()).and_then(|span| host::span_json(env, span));
     held.span.release(env.raw());
     match json {
@@ -794,7 +803,8 @@ fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<HeldSpan>) -> bool {
           seq: held.seq,
           started_earlier: false,
         };
-        was_idle |= exporter.push_at(EventKind::Started, json, at);
+        let keys = SpanKeys { id, trace: held.trace };
+        was_idle |= exporter.push_keyed(EventKind::Started, json, at, Some(keys));
       }
       Err(problem) => {
         exporter.count_invalid();

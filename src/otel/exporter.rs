@@ -22,7 +22,7 @@ use crate::pipeline::{
 use crate::runtime;
 use crate::text::SpanText;
 use crate::transport::grpc::GrpcSender;
-use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy};
+use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy, Target};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
@@ -520,6 +520,7 @@ impl Worker {
       origin: resource::origin(&self.settings.resource, self.batch_mode, &ProcessEnv),
       protocol,
       url: self.settings.destination.url.clone(),
+      target: Target::new(&self.settings.destination.url),
       headers: self.headers.clone(),
       gzip: self.settings.destination.compression == Compression::Gzip,
       max_request_bytes: self.settings.max_request_bytes,
@@ -592,7 +593,9 @@ async fn sleep_until(at: Option<Instant>) {
 struct Delivery {
   origin: Origin,
   protocol: Protocol,
+  /// The URL as configured, for log lines.
   url: String,
+  target: Target,
   headers: HeaderMap,
   gzip: bool,
   max_request_bytes: usize,
@@ -644,7 +647,7 @@ impl Delivery {
           body
         };
         let req = HttpRequest {
-          url: self.url.clone(),
+          url: self.target.clone(),
           headers,
           body: Bytes::from(body),
         };

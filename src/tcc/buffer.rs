@@ -13,7 +13,7 @@
 //! - the buffer is bounded in traces and bytes: at the bound the oldest trace is sent early rather than dropped;
 //! - a trace that sees no event for `trace_ttl` is sent instead of being held forever.
 
-use super::span::{SpanHead, with_run_id};
+use super::span::{SpanHead, has_run_id, with_run_id};
 use crate::log::Logger;
 pub use crate::pipeline::EventKind;
 use std::collections::{HashMap, VecDeque};
@@ -89,13 +89,47 @@ struct SpanInfo {
   label: String,
 }
 
+/// The ids of a span that is not a root, as the JavaScript thread read them from the span object. With them the span's
+/// JSON need not be read at all (a span's text is most of what the worker handles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanKeys {
+  pub id: String,
+  pub trace: String,
+}
+
+impl SpanKeys {
+  /// The ids as the raw JSON `JSON.stringify` writes, when that is just the text in quotes (ids are hex in practice).
+  fn raw(&self) -> Option<(String, String)> {
+    let plain = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    (plain(&self.id) && plain(&self.trace)).then(|| (format!("\"{}\"", self.id), format!("\"{}\"", self.trace)))
+  }
+}
+
 impl SpanInfo {
-  fn read(json: &str, kind: EventKind, debug: bool) -> Result<Self, super::span::SpanError> {
+  /// What the buffer needs of a span: from its keys when they were read already and nothing else is needed (not a
+  /// root, no debug label), otherwise from its JSON.
+  fn read(json: &str, kind: EventKind, debug: bool, keys: Option<&SpanKeys>) -> Result<Self, super::span::SpanError> {
+    // Text from `JSON.stringify` is valid JSON, so one that opens and closes with braces is an object; anything
+    // else (a span whose `toJSON` gave something odd) is read, and refused, below.
+    let object = json.starts_with('{') && json.ends_with('}');
+    if !debug
+      && object
+      && let Some((span_id, trace_id)) = keys.and_then(SpanKeys::raw)
+    {
+      return Ok(Self {
+        trace_id: Some(trace_id),
+        span_id: Some(span_id),
+        is_root: false,
+        tcc_run_id: None,
+        metadata: None,
+        label: String::new(),
+      });
+    }
     let head = SpanHead::parse(json)?;
     let root_start = kind != EventKind::Updated && head.is_root();
     Ok(Self {
-      trace_id: head.trace_id.map(|t| t.get().to_string()),
-      span_id: head.id.map(|i| i.get().to_string()),
+      trace_id: head.trace_id.map(str::to_string),
+      span_id: head.id.map(str::to_string),
       is_root: head.is_root(),
       tcc_run_id: if root_start { head.tcc_run_id() } else { None },
       metadata: if root_start {
@@ -112,14 +146,26 @@ impl SpanInfo {
   }
 }
 
+/// One span held in a trace.
+#[derive(Debug)]
+struct Buffered {
+  /// Its place in the start order.
+  seq: u64,
+  /// Raw JSON of its id.
+  id: Option<String>,
+  json: String,
+  /// Whether the JSON has a top-level `runId` key (rare: the payload then rewrites that key in place).
+  has_run_id: bool,
+}
+
 #[derive(Debug)]
 struct Trace {
   /// Raw JSON of `traceId` (None when the span had none).
   trace_id: Option<String>,
   run_id: Option<String>,
   metadata: Option<String>,
-  /// Span JSON texts with their start order and raw ids; sent in start order.
-  spans: Vec<(u64, Option<String>, String)>,
+  /// Spans in start order.
+  spans: Vec<Buffered>,
   index: HashMap<String, usize>,
   bytes: usize,
   last_event: Instant,
@@ -202,7 +248,19 @@ impl TraceBuffer {
 
   /// Applies one event at its place in the start order. Returns the runs that became ready to send.
   pub fn on_event_at(&mut self, kind: EventKind, json: String, now: Instant, at: Arrival) -> Vec<TraceExport> {
-    let info = match SpanInfo::read(&json, kind, self.log.debug_enabled()) {
+    self.on_event_keyed(kind, json, now, at, None)
+  }
+
+  /// As [`TraceBuffer::on_event_at`], for a span whose keys were read already (see [`SpanKeys`]).
+  pub fn on_event_keyed(
+    &mut self,
+    kind: EventKind,
+    json: String,
+    now: Instant,
+    at: Arrival,
+    keys: Option<&SpanKeys>,
+  ) -> Vec<TraceExport> {
+    let info = match SpanInfo::read(&json, kind, self.log.debug_enabled(), keys) {
       Ok(i) => i,
       Err(e) => {
         self.counters.invalid_spans += 1;
@@ -340,9 +398,9 @@ impl TraceBuffer {
     trace.bytes += json.len();
     self.bytes += json.len();
     // Spans arrive in start order, except a span whose start was held back: it goes to its start's place.
-    let pos = trace.spans.partition_point(|(s, _, _)| *s <= seq);
+    let pos = trace.spans.partition_point(|s| s.seq <= seq);
     if pos < trace.spans.len() {
-      for (_, id, _) in &trace.spans[pos..] {
+      for Buffered { id, .. } in &trace.spans[pos..] {
         if let Some(id) = id
           && let Some(i) = trace.index.get_mut(id)
         {
@@ -353,7 +411,16 @@ impl TraceBuffer {
     if let Some(id) = &span_id {
       trace.index.insert(id.clone(), pos);
     }
-    trace.spans.insert(pos, (seq, span_id, json));
+    let has_run_id = has_run_id(&json);
+    trace.spans.insert(
+      pos,
+      Buffered {
+        seq,
+        id: span_id,
+        json,
+        has_run_id,
+      },
+    );
   }
 
   /// Replaces a buffered span by id. Hands the JSON back when the span is not buffered.
@@ -364,10 +431,11 @@ impl TraceBuffer {
     let Some(&pos) = span_id.and_then(|id| trace.index.get(id)) else {
       return Err(json);
     };
-    let slot = &mut trace.spans[pos].2;
-    trace.bytes = trace.bytes + json.len() - slot.len();
-    self.bytes = self.bytes + json.len() - slot.len();
-    *slot = json;
+    let slot = &mut trace.spans[pos];
+    trace.bytes = trace.bytes + json.len() - slot.json.len();
+    self.bytes = self.bytes + json.len() - slot.json.len();
+    slot.has_run_id = has_run_id(&json);
+    slot.json = json;
     trace.last_event = now;
     Ok(())
   }
@@ -477,12 +545,11 @@ fn build_payload(trace: &Trace, reason: ExportReason) -> TraceExport {
   member(&mut body, "framework", "\"mastra\"");
   member(&mut body, "metadata", trace.metadata.as_deref().unwrap_or("{}"));
   member(&mut body, "spans", "[");
-  for (i, (_, _, json)) in trace.spans.iter().enumerate() {
+  for (i, span) in trace.spans.iter().enumerate() {
     if i > 0 {
       body.push(',');
     }
-    let head = SpanHead::parse(json).unwrap_or_default();
-    with_run_id(json, &head, trace.run_id.as_deref(), &mut body);
+    with_run_id(&span.json, span.has_run_id, trace.run_id.as_deref(), &mut body);
   }
   body.push_str("]}");
   TraceExport {
@@ -542,6 +609,89 @@ mod tests {
 
   fn body(e: &TraceExport) -> serde_json::Value {
     serde_json::from_str(&e.body).expect("valid JSON body")
+  }
+
+  #[test]
+  fn ids_read_on_the_javascript_thread_give_the_same_payload_as_reading_the_json() {
+    let at = |seq, started_earlier| Arrival { seq, started_earlier };
+    let bodies: Vec<String> = [false, true]
+      .into_iter()
+      .map(|keyed| {
+        let mut b = buffer(BufferLimits::default());
+        let t = Instant::now();
+        let keys = |id: &str| {
+          keyed.then(|| SpanKeys {
+            id: id.into(),
+            trace: "t1".into(),
+          })
+        };
+        b.on_event_at(EventKind::Started, span("root", "t1", true, ""), t, at(1, false));
+        let with_run_id = span("c", "t1", false, ",\"runId\":\"old\",\"metadata\":{\"runId\":\"m\"}");
+        b.on_event_keyed(EventKind::Ended, with_run_id, t, at(2, true), keys("c").as_ref());
+        b.on_event_keyed(
+          EventKind::Started,
+          span("d", "t1", false, ""),
+          t,
+          at(3, false),
+          keys("d").as_ref(),
+        );
+        b.on_event_keyed(
+          EventKind::Ended,
+          span("d", "t1", false, ",\"output\":2"),
+          t,
+          at(3, true),
+          keys("d").as_ref(),
+        );
+        let out = b.on_event_at(
+          EventKind::Ended,
+          span("root", "t1", true, ",\"output\":1"),
+          t,
+          at(1, true),
+        );
+        assert_eq!(out.len(), 1);
+        out[0].body.clone()
+      })
+      .collect();
+    assert_eq!(bodies[0], bodies[1]);
+    let v: serde_json::Value = serde_json::from_str(&bodies[1]).unwrap();
+    let spans = v["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 3, "{v}");
+    assert_eq!(
+      spans[1]["runId"], "generated",
+      "a span's own runId key takes the run's id"
+    );
+    assert_eq!(spans[1]["metadata"]["runId"], "m", "a nested runId is left alone");
+    assert_eq!(spans[2]["output"], 2, "the end replaced the start");
+  }
+
+  #[test]
+  fn a_keyed_span_whose_text_is_not_an_object_is_still_refused() {
+    let mut b = buffer(BufferLimits::default());
+    let keys = SpanKeys {
+      id: "c".into(),
+      trace: "t1".into(),
+    };
+    let at = Arrival {
+      seq: 1,
+      started_earlier: true,
+    };
+    for text in ["\"[Unreadable]\"", "null", "[1]"] {
+      b.on_event_keyed(EventKind::Ended, text.into(), Instant::now(), at, Some(&keys));
+    }
+    assert_eq!(b.counters.invalid_spans, 3);
+    assert_eq!(b.trace_count(), 0);
+  }
+
+  #[test]
+  fn ids_that_json_would_escape_are_read_from_the_json_instead() {
+    let keys = |id: &str| SpanKeys {
+      id: id.into(),
+      trace: "t".into(),
+    };
+    assert_eq!(keys("ab12").raw(), Some(("\"ab12\"".into(), "\"t\"".into())));
+    for id in ["a\"b", "a\\b", "a\nb", "é"] {
+      assert_eq!(keys(id).raw(), None, "{id:?}");
+    }
   }
 
   #[test]

@@ -7,7 +7,7 @@
 //!  flush() ──────────channel──▶ drain + wait for in-flight ◀──────────── finished
 //! ```
 
-use super::buffer::{Arrival, BufferCounters, EventKind, TraceBuffer, TraceExport};
+use super::buffer::{Arrival, BufferCounters, EventKind, SpanKeys, TraceBuffer, TraceExport};
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{
@@ -15,7 +15,7 @@ use crate::pipeline::{
 };
 use crate::runtime;
 use crate::text::SpanText;
-use crate::transport::{HttpRequest, HttpSender, Outcome};
+use crate::transport::{HttpRequest, HttpSender, Outcome, Target};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
-  Event(EventKind, SpanText, Arrival),
+  Event(EventKind, SpanText, Arrival, Option<SpanKeys>),
   Flush(oneshot::Sender<()>),
 }
 
@@ -166,11 +166,22 @@ impl TccExporter {
   /// Hands one event over at its place in the start order (see `next_seq`). Not counted as an event; otherwise as
   /// `push`.
   pub fn push_at(&self, kind: EventKind, span_json: impl Into<SpanText>, at: Arrival) -> bool {
-    let span_json = span_json.into();
+    self.push_keyed(kind, span_json.into(), at, None)
+  }
+
+  /// As `push_at`, with the ids of a span that is not a root when the caller read them already (the worker then
+  /// need not read the span's JSON).
+  pub fn push_keyed(&self, kind: EventKind, span_json: SpanText, at: Arrival, keys: Option<SpanKeys>) -> bool {
     let c = &self.shared.counters;
     let bytes = span_json.size();
     let sh = &self.shared;
-    match enqueue(&self.tx, &sh.busy, &sh.intake, bytes, Msg::Event(kind, span_json, at)) {
+    match enqueue(
+      &self.tx,
+      &sh.busy,
+      &sh.intake,
+      bytes,
+      Msg::Event(kind, span_json, at, keys),
+    ) {
       Queued::WasIdle => true,
       Queued::Behind => false,
       Queued::Full => {
@@ -258,7 +269,7 @@ struct Worker {
   buffer: TraceBuffer,
   sender: Arc<HttpSender>,
   headers: HeaderMap,
-  endpoint: String,
+  target: Target,
   log: Logger,
   shared: Arc<Shared>,
   dispatcher: Dispatcher,
@@ -290,7 +301,7 @@ impl Worker {
         client: None,
       }),
       headers,
-      endpoint: config.endpoint,
+      target: Target::new(&config.endpoint),
       log,
       dispatcher: Dispatcher::new(max_concurrent_exports, max_backlog_bytes, shared.busy.clone()),
       shared,
@@ -304,11 +315,12 @@ impl Worker {
       let expiry = self.buffer.next_expiry();
       tokio::select! {
         msg = rx.recv() => match msg {
-          Some(Msg::Event(kind, json, at)) => {
+          Some(Msg::Event(kind, json, at, keys)) => {
             self.shared.intake.release(json.size());
             let json = self.redacted(json.into_string());
             let buffer = &mut self.buffer;
-            match catch_unwind(AssertUnwindSafe(|| buffer.on_event_at(kind, json, Instant::now(), at))) {
+            let keys = keys.as_ref();
+            match catch_unwind(AssertUnwindSafe(|| buffer.on_event_keyed(kind, json, Instant::now(), at, keys))) {
               Ok(exports) => self.send_all(exports),
               Err(_) => self.panicked("processing an event"),
             }
@@ -386,10 +398,11 @@ impl Worker {
     for export in exports {
       let bytes = export.body.len();
       let spans = export.span_count as u64;
+      let mut export = export;
       let req = HttpRequest {
-        url: self.endpoint.clone(),
+        url: self.target.clone(),
         headers: self.headers.clone(),
-        body: Bytes::from(export.body.clone()),
+        body: Bytes::from(std::mem::take(&mut export.body)),
       };
       let (sender, log, shared) = (self.sender.clone(), self.log.clone(), self.shared.clone());
       let run = Box::pin(async move { deliver(&sender, &req, &export, &log, &shared).await });

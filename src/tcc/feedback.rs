@@ -4,7 +4,7 @@
 use super::url::{self, TCC_API_KEY, UrlError};
 use crate::env::EnvSource;
 use crate::log::Logger;
-use crate::transport::{HttpRequest, HttpSender, Outcome, RetryPolicy};
+use crate::transport::{HttpRequest, HttpSender, Outcome, RetryPolicy, Target};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -102,7 +102,7 @@ pub fn prepare(args_json: &str, env: &impl EnvSource, log: &Logger) -> Result<Ht
   auth.set_sensitive(true);
   headers.insert(AUTHORIZATION, auth);
   Ok(HttpRequest {
-    url,
+    url: Target::new(&url),
     headers,
     body: Bytes::from(body(&args)),
   })
@@ -244,7 +244,7 @@ mod tests {
     );
     let req = r.expect("valid");
     assert!(lines.is_empty());
-    assert_eq!(req.url, "https://dev.thecontext.company/v1/feedback");
+    assert_eq!(req.url.as_str(), "https://dev.thecontext.company/v1/feedback");
     assert_eq!(req.headers.len(), 2);
     assert_eq!(req.headers[AUTHORIZATION], "Bearer dev_k");
     assert_eq!(req.headers[CONTENT_TYPE], "application/json");

@@ -5,26 +5,20 @@
 //! buffer needs are looked at, and everything else (including lone UTF-16 surrogates, which a Rust `String` could not
 //! hold) passes through as raw JSON.
 
+use crate::json;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// The fields of a span the buffer uses. Every field is raw JSON text, exactly as it appeared.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct SpanHead<'a> {
-  #[serde(borrow, default)]
-  pub id: Option<&'a RawValue>,
-  #[serde(borrow, default, rename = "traceId")]
-  pub trace_id: Option<&'a RawValue>,
-  #[serde(borrow, default)]
-  pub name: Option<&'a RawValue>,
-  #[serde(borrow, default, rename = "type")]
-  pub span_type: Option<&'a RawValue>,
-  #[serde(borrow, default)]
-  pub metadata: Option<&'a RawValue>,
-  #[serde(borrow, default, rename = "isRootSpan")]
-  pub is_root_span: Option<&'a RawValue>,
-  #[serde(borrow, default, rename = "runId")]
-  pub run_id: Option<&'a RawValue>,
+  pub id: Option<&'a str>,
+  pub trace_id: Option<&'a str>,
+  pub name: Option<&'a str>,
+  pub span_type: Option<&'a str>,
+  pub metadata: Option<&'a str>,
+  pub is_root_span: Option<&'a str>,
+  pub run_id: Option<&'a str>,
 }
 
 /// Why a span's JSON was not usable.
@@ -35,32 +29,50 @@ pub enum SpanError {
 }
 
 impl<'a> SpanHead<'a> {
+  /// Reads the top level only (see [`json::top_level`]). When a key repeats, the last one counts, as in
+  /// `JSON.parse`.
   pub fn parse(json: &'a str) -> Result<Self, SpanError> {
     if !json.trim_start().starts_with('{') {
       return Err(SpanError::NotAnObject(json.chars().take(40).collect()));
     }
-    serde_json::from_str(json).map_err(|e| SpanError::NotAnObject(e.to_string()))
+    let mut head = SpanHead::default();
+    json::top_level(json, |key, value| {
+      let field = match key {
+        "\"id\"" => &mut head.id,
+        "\"traceId\"" => &mut head.trace_id,
+        "\"name\"" => &mut head.name,
+        "\"type\"" => &mut head.span_type,
+        "\"metadata\"" => &mut head.metadata,
+        "\"isRootSpan\"" => &mut head.is_root_span,
+        "\"runId\"" => &mut head.run_id,
+        _ => return,
+      };
+      *field = Some(value);
+    })
+    .map_err(|e| SpanError::NotAnObject(e.to_string()))?;
+    Ok(head)
   }
 
   /// `isRootSpan === true`, the only root test the reference makes.
   pub fn is_root(&self) -> bool {
-    self.is_root_span.is_some_and(|v| v.get() == "true")
+    self.is_root_span == Some("true")
   }
 
   /// The metadata object's text, when metadata is a JSON object.
   pub fn metadata_object(&self) -> Option<&'a str> {
-    self.metadata.map(RawValue::get).filter(|m| m.starts_with('{'))
+    self.metadata.filter(|m| m.starts_with('{'))
   }
 
   /// `metadata["tcc.runId"]` when it is truthy, as raw JSON.
   pub fn tcc_run_id(&self) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Meta<'b> {
-      #[serde(borrow, default, rename = "tcc.runId")]
-      run_id: Option<&'b RawValue>,
-    }
-    let meta: Meta = serde_json::from_str(self.metadata_object()?).ok()?;
-    meta.run_id.filter(|v| is_truthy(v.get())).map(|v| v.get().to_string())
+    let mut run_id = None;
+    json::top_level(self.metadata_object()?, |key, value| {
+      if key == "\"tcc.runId\"" {
+        run_id = Some(value);
+      }
+    })
+    .ok()?;
+    run_id.filter(|v| is_truthy(v)).map(str::to_string)
   }
 
   /// A readable form of the span's `type`, for log lines.
@@ -81,17 +93,24 @@ pub fn is_truthy(raw: &str) -> bool {
 }
 
 /// How JavaScript would print a value in a template string: strings without quotes, everything else as JSON.
-pub fn display(raw: Option<&RawValue>) -> String {
+pub fn display(raw: Option<&str>) -> String {
   match raw {
     None => "undefined".to_string(),
-    Some(v) => serde_json::from_str::<String>(v.get()).unwrap_or_else(|_| v.get().to_string()),
+    Some(v) => serde_json::from_str::<String>(v).unwrap_or_else(|_| v.to_string()),
   }
 }
 
+/// Whether the span object has a top-level `runId` key. The text is only parsed when `"runId"` occurs in it at all,
+/// which it seldom does (a substring search runs at memory speed; a parse reads every byte).
+pub fn has_run_id(span_json: &str) -> bool {
+  memchr::memmem::find(span_json.as_bytes(), b"\"runId\"").is_some()
+    && SpanHead::parse(span_json).is_ok_and(|head| head.run_id.is_some())
+}
+
 /// The span object with `runId` as its last key, as `{ ...span, runId }` serialises. When the span already has a
-/// `runId` key, that key keeps its place and takes the new value; with no run id the key is removed.
-pub fn with_run_id(span_json: &str, head: &SpanHead<'_>, run_id: Option<&str>, out: &mut String) {
-  if head.run_id.is_some() {
+/// `runId` key (`has_run_id`), that key keeps its place and takes the new value; with no run id the key is removed.
+pub fn with_run_id(span_json: &str, has_run_id: bool, run_id: Option<&str>, out: &mut String) {
+  if has_run_id {
     rewrite_run_id(span_json, run_id, out);
     return;
   }
@@ -176,9 +195,8 @@ mod tests {
   use super::*;
 
   fn appended(json: &str, run_id: Option<&str>) -> String {
-    let head = SpanHead::parse(json).unwrap();
     let mut out = String::new();
-    with_run_id(json, &head, run_id, &mut out);
+    with_run_id(json, has_run_id(json), run_id, &mut out);
     out
   }
 
@@ -205,10 +223,22 @@ mod tests {
   }
 
   #[test]
+  fn only_a_top_level_run_id_key_counts() {
+    assert!(has_run_id(r#"{"id":"a","runId":"old"}"#));
+    assert!(!has_run_id(r#"{"id":"a","name":"runId"}"#), "a value, not a key");
+    assert!(!has_run_id(r#"{"id":"a","input":{"runId":"x"}}"#), "a nested key");
+    assert!(
+      !has_run_id(r#"{"id":"a","input":"say \"runId\": 1"}"#),
+      "inside a string"
+    );
+    assert!(!has_run_id(r#"{"id":"a"}"#));
+  }
+
+  #[test]
   fn lone_surrogates_pass_through_untouched() {
     let json = r#"{"id":"a","name":"bad \ud800 name","input":"\udfff"}"#;
     let head = SpanHead::parse(json).unwrap();
-    assert_eq!(head.id.unwrap().get(), r#""a""#);
+    assert_eq!(head.id, Some(r#""a""#));
     assert_eq!(
       appended(json, Some(r#""r""#)),
       r#"{"id":"a","name":"bad \ud800 name","input":"\udfff","runId":"r"}"#
@@ -251,8 +281,7 @@ mod tests {
 
   #[test]
   fn display_unquotes_strings_like_a_template_literal() {
-    let raw: &RawValue = serde_json::from_str(r#""agent run: 'x'""#).unwrap();
-    assert_eq!(display(Some(raw)), "agent run: 'x'");
+    assert_eq!(display(Some(r#""agent run: 'x'""#)), "agent run: 'x'");
     assert_eq!(display(None), "undefined");
   }
 }

@@ -14,9 +14,27 @@ const MAX_BODY: usize = 64 * 1024;
 /// A request, cheap to clone for each attempt.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
-  pub url: String,
+  pub url: Target,
   pub headers: HeaderMap,
   pub body: Bytes,
+}
+
+/// A request's URL, parsed once when the exporter is made rather than for every request. A URL that does not parse
+/// (configuration validates endpoints, so this is not expected) fails each attempt with reqwest's own error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target(Result<reqwest::Url, String>);
+
+impl Target {
+  pub fn new(url: &str) -> Self {
+    Target(reqwest::Url::parse(url).map_err(|_| url.to_string()))
+  }
+
+  pub fn as_str(&self) -> &str {
+    match &self.0 {
+      Ok(url) => url.as_str(),
+      Err(text) => text,
+    }
+  }
 }
 
 /// What finally happened to a request.
@@ -131,11 +149,12 @@ impl HttpSender {
   }
 
   async fn attempt(&self, req: &HttpRequest, attempts: u32) -> Attempt {
-    let sent = self
-      .client
-      .as_ref()
-      .unwrap_or_else(|| client())
-      .post(&req.url)
+    let client = self.client.as_ref().unwrap_or_else(|| client());
+    let builder = match &req.url.0 {
+      Ok(url) => client.post(url.clone()),
+      Err(text) => client.post(text.as_str()),
+    };
+    let sent = builder
       .headers(req.headers.clone())
       .body(req.body.clone())
       .timeout(self.timeout)

@@ -4,5 +4,5 @@ pub mod grpc;
 pub mod http;
 pub mod retry;
 
-pub use http::{HttpRequest, HttpSender, Outcome, RetryNotice};
+pub use http::{HttpRequest, HttpSender, Outcome, RetryNotice, Target};
 pub use retry::RetryPolicy;
