@@ -102,3 +102,51 @@ test('a kept entry point outlives its collected exporter without harm', async (t
   await kept({ type: 'span_started', exportedSpan: { ...root, id: 'r2', traceId: 't2' } })
   await kept({ type: 'span_ended', exportedSpan: { ...root, id: 'r2', traceId: 't2', endTime: new Date() } })
 })
+
+// The entry points copy a span's text one byte per character when it has no character above U+00FF, and as UTF-16
+// otherwise. Every width, and a wide character after a long narrow run, must arrive unchanged.
+const TEXTS = [
+  'plain ascii',
+  'Latin-1: café ÿ \u0080 \u00a0 ñ',
+  'wide: “quoted” 日本語',
+  'astral: 🎉',
+  `wide at the end: ${'x'.repeat(5000)}’`,
+  `Latin-1 at the end: ${'x'.repeat(5000)}é`,
+]
+
+test('TCCMastraExporter: span text of every width arrives unchanged', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const root = { id: 'r', traceId: 'tw', name: 'café “run”', type: 'agent_run', isRootSpan: true, input: TEXTS[1] }
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: root })
+  TEXTS.forEach((input, i) => {
+    const child = { id: `c${i}`, traceId: 'tw', name: 'tool', type: 'tool_call', isRootSpan: false, parentSpanId: 'r' }
+    e.exportTracingEvent({ type: 'span_started', exportedSpan: child })
+    e.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...child, input, output: TEXTS.at(-1 - i) } })
+  })
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...root, output: TEXTS[2] } })
+  await e.flush()
+  assert.equal(rx.requests.length, 1)
+  const body = rx.payloads()[0]
+  assert.equal(body.spans[0].name, 'café “run”')
+  assert.equal(body.spans[0].input, TEXTS[1])
+  assert.equal(body.spans[0].output, TEXTS[2])
+  assert.deepEqual(body.spans.slice(1).map((s) => [s.input, s.output]), TEXTS.map((x, i) => [x, TEXTS.at(-1 - i)]))
+})
+
+test('OtelExporter: span text of every width arrives unchanged', async (t) => {
+  const { rx, e } = await otel(t)
+  TEXTS.forEach((input, i) => {
+    const id = `00000000000000c${i}`
+    e.exportTracingEvent({ type: 'span_ended', exportedSpan: span(id, { entityName: input.slice(0, 30), input }) })
+  })
+  await e.flush()
+  const byId = Object.fromEntries(spansOf(rx).map((s) => [s.spanId, s]))
+  TEXTS.forEach((input, i) => {
+    const s = byId[`00000000000000c${i}`]
+    assert.equal(s.name, `invoke_agent ${input.slice(0, 30)}`)
+    const values = Object.values(attrs(s)).filter((v) => typeof v === 'string')
+    assert.ok(values.some((v) => v.includes(input)), `input ${i} is in an attribute`)
+  })
+})

@@ -58,3 +58,49 @@ test('flush() sends a held span of a trace whose root has not ended', async (t) 
   assert.equal(report.delivered, 2)
   assert.deepEqual(rx.payloads()[0].spans.map((s) => s.id), ['root', 'pending'])
 })
+
+test('a root is held too: run id and metadata frozen at its start, its updates and end replacing it', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const start = root()
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: start })
+  // Mastra hands over a new object per event; a key added to the old one afterwards is not part of the frozen copy.
+  start.metadata.later = true
+  e.exportTracingEvent({ type: 'span_updated', exportedSpan: { ...root(), attributes: { step: 1 } } })
+  e.exportTracingEvent({ type: 'span_started', exportedSpan: span('a') })
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: span('a') })
+  const pending = await e.flush()
+  assert.equal(pending.delivered, 2, 'flush sends the open root as its update left it')
+  const first = rx.payloads()[0]
+  assert.deepEqual(first.metadata, { 'tcc.runId': 'r1' })
+  assert.deepEqual(first.spans.map((s) => [s.id, s.attributes ?? null, s.runId]), [['root', { step: 1 }, 'r1'], ['a', null, 'r1']])
+  const end = { ...root(), metadata: { 'tcc.runId': 'other', added: 1 }, output: 'done' }
+  e.exportTracingEvent({ type: 'span_ended', exportedSpan: end })
+  await e.flush()
+  const second = rx.payloads()[1]
+  assert.equal(second.runId, 'r1', 'the run id of an exported trace sticks to its late spans')
+  assert.deepEqual(second.spans.map((s) => [s.id, s.output]), [['root', 'done']])
+  assert.deepEqual(second.spans[0].metadata, { 'tcc.runId': 'other', added: 1 }, "the root's entry is its ended version")
+})
+
+test('a root without metadata gets a generated run id; unserialisable metadata falls back to the careful path', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const bare = { id: 'r', traceId: 'bare', name: 'r', type: 'agent_run', isRootSpan: true }
+  const odd = { id: 'r', traceId: 'odd', name: 'r', type: 'agent_run', isRootSpan: true, metadata: { 'tcc.runId': 'rb', big: 1n } }
+  for (const s of [bare, odd]) {
+    e.exportTracingEvent({ type: 'span_started', exportedSpan: s })
+    e.exportTracingEvent({ type: 'span_ended', exportedSpan: { ...s, output: 'ok' } })
+  }
+  await e.flush()
+  // The two runs are sent concurrently; they may arrive in either order.
+  const byTrace = Object.fromEntries(rx.payloads().map((p) => [p.traceId, p]))
+  const [a, b] = [byTrace.bare, byTrace.odd]
+  assert.match(a.runId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  assert.deepEqual(a.metadata, {})
+  assert.equal(b.runId, 'rb')
+  assert.deepEqual(b.metadata, { 'tcc.runId': 'rb', big: '1n' })
+  assert.deepEqual([a, b].map((p) => p.spans.map((s) => s.output)), [['ok'], ['ok']])
+})

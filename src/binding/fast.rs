@@ -106,6 +106,35 @@ pub fn utf16(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u16>> {
   Some(buf)
 }
 
+/// A string value's text as Latin-1 bytes. Only for a string with no character above U+00FF (wider ones would be
+/// cut to their low byte); `None` when the value is not a string.
+pub fn latin1(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+  let mut len = 0usize;
+  if unsafe { sys::napi_get_value_string_latin1(env, v, ptr::null_mut(), 0, &mut len) } != sys::Status::napi_ok {
+    return None;
+  }
+  let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
+  let mut copied = 0usize;
+  let status = unsafe { sys::napi_get_value_string_latin1(env, v, buf.as_mut_ptr().cast(), len + 1, &mut copied) };
+  if status != sys::Status::napi_ok {
+    return None;
+  }
+  // Safety: napi wrote `copied` (<= len) bytes into the buffer.
+  unsafe { buf.set_len(copied) };
+  Some(buf)
+}
+
+/// Span JSON a wrapper serialised: copied as Latin-1 when `narrow` is `true` (the wrapper found no character above
+/// U+00FF), as UTF-16 otherwise. `None` when the value is not a string.
+pub fn span_text(env: sys::napi_env, v: sys::napi_value, narrow: sys::napi_value) -> Option<crate::text::SpanText> {
+  use crate::text::SpanText;
+  if is_true(env, narrow) {
+    latin1(env, v).map(SpanText::Latin1)
+  } else {
+    utf16(env, v).map(SpanText::Utf16)
+  }
+}
+
 /// A short string value (an event type, an id) as UTF-8. `None` when the value is not a string.
 pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
   let mut buf = [0u8; 128];
@@ -162,7 +191,7 @@ impl Held {
 }
 
 /// Arguments a native function reads; missing ones are `undefined`.
-pub const MAX_ARGS: usize = 4;
+pub const MAX_ARGS: usize = 5;
 
 /// What a native function runs: its arguments in, the value to return out (null for `undefined`).
 pub type Entry = Box<dyn Fn(sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> sys::napi_value>;

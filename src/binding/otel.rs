@@ -8,7 +8,6 @@ use crate::otel::exporter::OtelExporter;
 use crate::otel::mapping::Semconv;
 use crate::otel::options::{OptionsError, OtelOptions};
 use crate::pipeline::{Busy, EventKind};
-use crate::text::SpanText;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
@@ -393,7 +392,7 @@ impl JsOtelExporter {
         let ended: fast::Entry = {
           let core = self.core.clone();
           Box::new(move |env, args| {
-            core.ended(env, args[0], mode);
+            core.ended(env, args[0], args[1], mode);
             std::ptr::null_mut()
           })
         };
@@ -420,11 +419,17 @@ const ENTRY_WRAPPER: &str = include_str!("otel_entry.js");
 
 impl Core {
   /// The text of an ended span, from the entry point's JavaScript wrapper.
-  fn ended(&self, raw_env: napi::sys::napi_env, json: napi::sys::napi_value, mode: Semconv) {
+  fn ended(
+    &self,
+    raw_env: napi::sys::napi_env,
+    json: napi::sys::napi_value,
+    narrow: napi::sys::napi_value,
+    mode: Semconv,
+  ) {
     let Some(inner) = &self.inner else { return };
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-      if let Some(units) = fast::utf16(raw_env, json)
-        && inner.push(SpanText::Utf16(units), mode)
+      if let Some(text) = fast::span_text(raw_env, json, narrow)
+        && inner.push(text, mode)
       {
         self.host.hold(&Env::from_raw(raw_env));
       }

@@ -210,6 +210,7 @@ struct HeldSpan {
   span: fast::Held,
   trace: String,
   seq: u64,
+  root: bool,
 }
 
 /// A held start taken back, with the span's id: its ids go over with its text, so the worker need not read them.
@@ -221,10 +222,11 @@ const HOLD_FOR: Duration = Duration::from_secs(1);
 const MAX_HELD: usize = 10_000;
 
 impl HeldSpans {
-  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held) -> Option<Taken> {
+  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held, root: bool) -> Option<Taken> {
     self.by_age.push_back((Instant::now(), id.clone()));
     self.by_trace.entry(trace.clone()).or_default().push(id.clone());
-    let again = match self.by_id.insert(id, HeldSpan { span, trace, seq }) {
+    let held = HeldSpan { span, trace, seq, root };
+    let again = match self.by_id.insert(id, held) {
       Some(old) => self.by_age.back().map(|(_, id)| (id.clone(), old)),
       None => None,
     };
@@ -574,7 +576,8 @@ impl Core {
   }
 
   /// The native functions the entry point's JavaScript wrapper calls: `hold(span, id, traceId)`, `update(span, id)`,
-  /// `end(json, id, traceId, isRoot)` and `begin(json)` (a start handed over at once).
+  /// `end(json, id, traceId, isRoot, narrow)`, `begin(json, narrow)` (a start handed over at once) and
+  /// `rooted(span, id, traceId, metadataJson, narrow)` (a root's start).
   fn wrapper_natives(self: &Rc<Self>) -> Vec<fast::Entry> {
     vec![
       self.native(|core, env, held, a| {
@@ -598,15 +601,20 @@ impl Core {
         core.on_end(
           env,
           held,
-          EndText::Text(a[0]),
+          EndText::Text(a[0], a[4]),
           root,
           fast::short_string(env.raw(), a[1]),
           trace,
         )
       }),
       self.native(|core, env, _, a| {
-        core.push(env, EventKind::Started, text(env.raw(), a[0])?);
+        core.push(env, EventKind::Started, text(env.raw(), a[0], a[1])?);
         Ok(())
+      }),
+      self.native(|core, env, held, a| {
+        let raw = env.raw();
+        let (id, trace) = (fast::short_string(raw, a[1]), fast::short_string(raw, a[2]));
+        core.on_root_start(env, held, a[0], id, trace, a[3], a[4])
       }),
     ]
   }
@@ -651,13 +659,47 @@ impl Core {
         self.inner.count_event();
         let seq = self.inner.next_seq();
         let reference = fast::Held::new(raw, span)?;
-        let again = held.borrow_mut().hold(id, trace, seq, reference);
+        let again = held.borrow_mut().hold(id, trace, seq, reference, false);
         // The same span started twice: the first start goes over as it stands.
         self.hand_over(env, again.into_iter().collect());
         Ok(())
       }
       _ => self.push_span(env, EventKind::Started, span),
     }
+  }
+
+  /// A root starts: its start is held like any other, and the trace takes its run id and metadata now, from the
+  /// metadata's JSON the wrapper made (`metadata`, not a string when the root has none). A root whose ids JSON would
+  /// escape is handed over whole instead.
+  #[allow(clippy::too_many_arguments)]
+  fn on_root_start(
+    &self,
+    env: &Env,
+    held: &RefCell<HeldSpans>,
+    span: napi::sys::napi_value,
+    id: Option<String>,
+    trace: Option<String>,
+    metadata: napi::sys::napi_value,
+    narrow: napi::sys::napi_value,
+  ) -> StdResult<(), String> {
+    let raw = env.raw();
+    let keys = id.zip(trace).map(|(id, trace)| SpanKeys { id, trace });
+    let Some((keys, (_, trace_json))) = keys.and_then(|k| k.raw().map(|r| (k, r))) else {
+      return self.push_span(env, EventKind::Started, span);
+    };
+    let metadata = match fast::type_of(raw, metadata)? {
+      napi::sys::ValueType::napi_string => fast::span_text(raw, metadata, narrow),
+      _ => None,
+    };
+    self.inner.count_event();
+    let seq = self.inner.next_seq();
+    let reference = fast::Held::new(raw, span)?;
+    let again = held.borrow_mut().hold(keys.id, keys.trace, seq, reference, true);
+    self.hand_over(env, again.into_iter().collect());
+    if self.inner.push_root(trace_json, metadata) {
+      self.host.hold(env);
+    }
+    Ok(())
   }
 
   /// A held span's update replaces the object held; any other update is handed over.
@@ -698,11 +740,11 @@ impl Core {
     id: Option<String>,
     trace: Option<String>,
   ) -> StdResult<(), String> {
+    let start = id.and_then(|id| held.borrow_mut().take(&id));
     if root && let Some(trace) = trace {
       let open = held.borrow_mut().take_trace(&trace);
       self.hand_over(env, open);
     }
-    let start = id.and_then(|id| held.borrow_mut().take(&id));
     let json = text.into_text(env);
     let Some((id, start)) = start else {
       self.push(env, EventKind::Ended, json?);
@@ -714,8 +756,8 @@ impl Core {
       seq: start.seq,
       started_earlier: true,
     };
-    // Held spans are not roots; a span whose end says otherwise is read from its JSON.
-    let keys = (!root).then_some(SpanKeys { id, trace: start.trace });
+    // A root (by its start or its end) is read from its JSON: the worker needs more of it than its ids.
+    let keys = (!root && !start.root).then_some(SpanKeys { id, trace: start.trace });
     if self.inner.push_keyed(EventKind::Ended, json?, at, keys) {
       self.host.hold(env);
     }
@@ -769,23 +811,26 @@ type WrappedStep =
 /// An ended span: its object, or its text when the entry point's JavaScript wrapper serialised it already.
 enum EndText {
   Span(napi::sys::napi_value),
-  Text(napi::sys::napi_value),
+  /// The text, and whether it is narrow (see [`fast::span_text`]).
+  Text(napi::sys::napi_value, napi::sys::napi_value),
 }
 
 impl EndText {
   fn into_text(self, env: &Env) -> StdResult<SpanText, String> {
     match self {
       EndText::Span(span) => host::span_json(env, span),
-      EndText::Text(json) => text(env.raw(), json),
+      EndText::Text(json, narrow) => text(env.raw(), json, narrow),
     }
   }
 }
 
 /// Span JSON the entry point's JavaScript wrapper made.
-fn text(env: napi::sys::napi_env, json: napi::sys::napi_value) -> StdResult<SpanText, String> {
-  fast::utf16(env, json)
-    .map(SpanText::Utf16)
-    .ok_or_else(|| "the span text is not a string".to_string())
+fn text(
+  env: napi::sys::napi_env,
+  json: napi::sys::napi_value,
+  narrow: napi::sys::napi_value,
+) -> StdResult<SpanText, String> {
+  fast::span_text(env, json, narrow).ok_or_else(|| "the span text is not a string".to_string())
 }
 
 /// The JavaScript side of the entry points (outside debug mode): see the file.
@@ -803,8 +848,8 @@ fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<Taken>) -> bool {
           seq: held.seq,
           started_earlier: false,
         };
-        let keys = SpanKeys { id, trace: held.trace };
-        was_idle |= exporter.push_keyed(EventKind::Started, json, at, Some(keys));
+        let keys = (!held.root).then_some(SpanKeys { id, trace: held.trace });
+        was_idle |= exporter.push_keyed(EventKind::Started, json, at, keys);
       }
       Err(problem) => {
         exporter.count_invalid();

@@ -1,10 +1,15 @@
 // The TCCMastraExporter's entry point as Mastra calls it, for every tracing event (outside debug mode). It reads the
 // event here, in code V8 compiles together with the caller, and hands the native side only what each step needs: a
-// start's span object (held until the span ends) with its id and trace id; an update's span and id; an end's JSON
-// text (serialised once, here) with its id, trace id and root flag; a root's start as JSON text. Anything else (not an object, an
-// unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads the event
-// again, counts and reports what is wrong, and falls back to the careful serialiser.
-(function (handle, hold, update, end, begin, done, name) {
+// start's span object (held until the span ends) with its id and trace id, and for a root also its metadata as JSON
+// text (the run id and metadata are frozen at the root's start); an update's span and id; an end's JSON text
+// (serialised once, here) with its id, trace id and root flag; a start without ids as JSON text. Anything else (not
+// an object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
+// the event again, counts and reports what is wrong, and falls back to the careful serialiser.
+//
+// Text goes over with whether it is narrow (no character above U+00FF), so the native side can copy one byte per
+// character. V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.
+(function (handle, hold, update, end, begin, rooted, done, name) {
+  const WIDE = /[^\x00-\xff]/
   return {
     [name](event) {
       let step = 0
@@ -18,9 +23,14 @@
               root = span.isRootSpan === true
               id = span.id
               trace = span.traceId
-              if (!root && typeof id === 'string' && typeof trace === 'string') step = 1
-              else {
-                // A root (or a span without ids) goes over at its start.
+              if (typeof id === 'string' && typeof trace === 'string') {
+                if (root) {
+                  // A root is held too; its run id and metadata are read now, from its metadata alone.
+                  json = JSON.stringify(span.metadata)
+                  step = 5
+                } else step = 1
+              } else {
+                // A span without ids goes over at its start.
                 json = JSON.stringify(span)
                 if (typeof json === 'string') step = 4
               }
@@ -41,8 +51,9 @@
       }
       if (step === 1) hold(span, id, trace)
       else if (step === 2) update(span, id)
-      else if (step === 3) end(json, id, trace, root)
-      else if (step === 4) begin(json)
+      else if (step === 3) end(json, id, trace, root, !WIDE.test(json))
+      else if (step === 4) begin(json, !WIDE.test(json))
+      else if (step === 5) rooted(span, id, trace, json, typeof json === 'string' && !WIDE.test(json))
       else handle(event)
       return done
     },

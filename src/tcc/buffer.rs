@@ -13,7 +13,7 @@
 //! - the buffer is bounded in traces and bytes: at the bound the oldest trace is sent early rather than dropped;
 //! - a trace that sees no event for `trace_ttl` is sent instead of being held forever.
 
-use super::span::{SpanHead, has_run_id, with_run_id};
+use super::span::{SpanHead, has_run_id, tcc_run_id, with_run_id};
 use crate::log::Logger;
 pub use crate::pipeline::EventKind;
 use std::collections::{HashMap, VecDeque};
@@ -98,8 +98,9 @@ pub struct SpanKeys {
 }
 
 impl SpanKeys {
-  /// The ids as the raw JSON `JSON.stringify` writes, when that is just the text in quotes (ids are hex in practice).
-  fn raw(&self) -> Option<(String, String)> {
+  /// The ids as the raw JSON `JSON.stringify` writes (id, trace id), when that is just the text in quotes (ids are
+  /// hex in practice).
+  pub fn raw(&self) -> Option<(String, String)> {
     let plain = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
     (plain(&self.id) && plain(&self.trace)).then(|| (format!("\"{}\"", self.id), format!("\"{}\"", self.trace)))
   }
@@ -272,18 +273,9 @@ impl TraceBuffer {
     let mut out = Vec::new();
     match kind {
       EventKind::Started => {
-        let new_run_id = self.new_run_id;
-        let trace = self.trace_entry(&key, info.trace_id.as_deref(), now);
-        if info.is_root && trace.run_id.is_none() {
-          trace.run_id = Some(info.tcc_run_id.clone().unwrap_or_else(new_run_id));
-          trace.metadata = info.metadata.clone();
-          let run = trace.run_id.clone();
-          self
-            .log
-            .debug(|| format!("[TCC] Run ID {} for trace {}", run_text(run.as_deref()), key_text(&key)));
-          if let Some(meta) = &info.metadata {
-            self.log.debug_with("[TCC] Metadata:", || pretty(meta));
-          }
+        self.trace_entry(&key, info.trace_id.as_deref(), now);
+        if info.is_root {
+          self.begin_run(&key, info.tcc_run_id.clone(), info.metadata.clone());
         }
         self.log.debug(|| format!("[TCC] Started {}", info.label));
         // A repeated start of a span already buffered replaces it in place (the reference would send it twice).
@@ -321,6 +313,35 @@ impl TraceBuffer {
     }
     out.extend(self.enforce_limits());
     out
+  }
+
+  /// A root span started and its start is held back until it ends: the trace takes its run id and metadata now,
+  /// from the root's metadata (raw JSON, as `JSON.stringify(span.metadata)` wrote it), as at a root's start.
+  /// `trace_id` is raw JSON.
+  pub fn on_root_started(&mut self, trace_id: &str, metadata: Option<&str>, now: Instant) -> Vec<TraceExport> {
+    self.trace_entry(trace_id, Some(trace_id), now);
+    let metadata = metadata.filter(|m| m.starts_with('{'));
+    self.begin_run(trace_id, metadata.and_then(tcc_run_id), metadata.map(str::to_string));
+    self.enforce_limits()
+  }
+
+  /// The trace's run id (`tcc.runId`, else a new UUID) and metadata, frozen at its first root start.
+  fn begin_run(&mut self, key: &str, tcc_run_id: Option<String>, metadata: Option<String>) {
+    let new_run_id = self.new_run_id;
+    let Some(trace) = self.traces.get_mut(key) else { return };
+    if trace.run_id.is_some() {
+      return;
+    }
+    let run = trace.run_id.insert(tcc_run_id.unwrap_or_else(new_run_id));
+    if self.log.debug_enabled() {
+      self
+        .log
+        .debug(|| format!("[TCC] Run ID {} for trace {}", run_text(Some(run)), key_text(key)));
+      if let Some(meta) = &metadata {
+        self.log.debug_with("[TCC] Metadata:", || pretty(meta));
+      }
+    }
+    trace.metadata = metadata;
   }
 
   /// Exports every buffered trace (`flush()` / `shutdown()`).
@@ -662,6 +683,36 @@ mod tests {
     );
     assert_eq!(spans[1]["metadata"]["runId"], "m", "a nested runId is left alone");
     assert_eq!(spans[2]["output"], 2, "the end replaced the start");
+  }
+
+  #[test]
+  fn a_held_root_start_freezes_the_run_id_and_metadata_of_its_trace() {
+    let mut b = buffer(BufferLimits::default());
+    let t = Instant::now();
+    let at = |seq| Arrival {
+      seq,
+      started_earlier: true,
+    };
+    b.on_root_started("\"t1\"", Some(r#"{"tcc.runId":"r1","a":1}"#), t);
+    b.on_root_started("\"t1\"", Some(r#"{"tcc.runId":"r2"}"#), t);
+    b.on_root_started("\"t2\"", Some("\"not an object\""), t);
+    b.on_root_started("\"t3\"", None, t);
+    let end = |id: &str, trace: &str| span(id, trace, true, r#","metadata":{"tcc.runId":"late"}"#);
+    let ends: Vec<TraceExport> = [("r", "t1"), ("r", "t2"), ("r", "t3")]
+      .into_iter()
+      .flat_map(|(id, trace)| b.on_event_at(EventKind::Ended, end(id, trace), t, at(1)))
+      .collect();
+    let bodies: Vec<serde_json::Value> = ends.iter().map(body).collect();
+    assert_eq!(bodies[0]["runId"], "r1", "the first root start wins");
+    assert_eq!(bodies[0]["metadata"], serde_json::json!({"tcc.runId": "r1", "a": 1}));
+    assert_eq!(
+      bodies[0]["spans"][0]["metadata"]["tcc.runId"], "late",
+      "the root's entry is its end"
+    );
+    for v in &bodies[1..] {
+      assert_eq!(v["runId"], "generated");
+      assert_eq!(v["metadata"], serde_json::json!({}));
+    }
   }
 
   #[test]

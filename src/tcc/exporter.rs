@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 enum Msg {
   Event(EventKind, SpanText, Arrival, Option<SpanKeys>),
+  /// A root started and its start is held back: its trace id (raw JSON) and its metadata's JSON.
+  RootStarted(String, Option<SpanText>),
   Flush(oneshot::Sender<()>),
 }
 
@@ -172,16 +174,21 @@ impl TccExporter {
   /// As `push_at`, with the ids of a span that is not a root when the caller read them already (the worker then
   /// need not read the span's JSON).
   pub fn push_keyed(&self, kind: EventKind, span_json: SpanText, at: Arrival, keys: Option<SpanKeys>) -> bool {
-    let c = &self.shared.counters;
     let bytes = span_json.size();
     let sh = &self.shared;
-    match enqueue(
+    self.queued(enqueue(
       &self.tx,
       &sh.busy,
       &sh.intake,
       bytes,
       Msg::Event(kind, span_json, at, keys),
-    ) {
+    ))
+  }
+
+  /// True when the exporter was idle; a full queue drops the event, counted and reported.
+  fn queued(&self, queued: Queued) -> bool {
+    let c = &self.shared.counters;
+    match queued {
       Queued::WasIdle => true,
       Queued::Behind => false,
       Queued::Full => {
@@ -195,6 +202,15 @@ impl TccExporter {
         false
       }
     }
+  }
+
+  /// A root span started and the caller holds its start back (handing it over later with `push_at`, or its end):
+  /// the trace takes its run id and metadata from `metadata`, `JSON.stringify(span.metadata)`. `trace_id` is raw
+  /// JSON. Not counted as an event; otherwise as `push`.
+  pub fn push_root(&self, trace_id: String, metadata: Option<SpanText>) -> bool {
+    let bytes = trace_id.len() + metadata.as_ref().map_or(0, SpanText::size);
+    let msg = Msg::RootStarted(trace_id, metadata);
+    self.queued(enqueue(&self.tx, &self.shared.busy, &self.shared.intake, bytes, msg))
   }
 
   /// Counts an internal error contained at the JavaScript boundary, and says so once per occurrence.
@@ -327,6 +343,19 @@ impl Worker {
             self.publish_counters();
             self.shared.busy.leave();
           }
+          Some(Msg::RootStarted(trace_id, metadata)) => {
+            let bytes = trace_id.len() + metadata.as_ref().map_or(0, SpanText::size);
+            self.shared.intake.release(bytes);
+            let metadata = metadata.map(|m| self.redacted_metadata(m.into_string()));
+            let buffer = &mut self.buffer;
+            let root = || buffer.on_root_started(&trace_id, metadata.as_deref(), Instant::now());
+            match catch_unwind(AssertUnwindSafe(root)) {
+              Ok(exports) => self.send_all(exports),
+              Err(_) => self.panicked("processing an event"),
+            }
+            self.publish_counters();
+            self.shared.busy.leave();
+          }
           Some(Msg::Flush(tx)) => {
             let exports = self.buffer.drain();
             self.send_all(exports);
@@ -372,6 +401,20 @@ impl Worker {
             }
           }
         }
+        v.to_string()
+      }
+      Err(_) => json,
+    }
+  }
+
+  /// A root's metadata JSON with the `redact` keys replaced, as they are in the root span's own metadata.
+  fn redacted_metadata(&self, json: String) -> String {
+    if self.redact.is_empty() {
+      return json;
+    }
+    match crate::otel::span::parse_value(&json) {
+      Ok(mut v) => {
+        self.redact.redact(&mut v);
         v.to_string()
       }
       Err(_) => json,

@@ -65,14 +65,7 @@ impl<'a> SpanHead<'a> {
 
   /// `metadata["tcc.runId"]` when it is truthy, as raw JSON.
   pub fn tcc_run_id(&self) -> Option<String> {
-    let mut run_id = None;
-    json::top_level(self.metadata_object()?, |key, value| {
-      if key == "\"tcc.runId\"" {
-        run_id = Some(value);
-      }
-    })
-    .ok()?;
-    run_id.filter(|v| is_truthy(v)).map(str::to_string)
+    tcc_run_id(self.metadata_object()?)
   }
 
   /// A readable form of the span's `type`, for log lines.
@@ -84,6 +77,18 @@ impl<'a> SpanHead<'a> {
   pub fn name_text(&self) -> String {
     display(self.name)
   }
+}
+
+/// `metadata["tcc.runId"]` of a metadata object's JSON when it is truthy, as raw JSON.
+pub fn tcc_run_id(metadata: &str) -> Option<String> {
+  let mut run_id = None;
+  json::top_level(metadata, |key, value| {
+    if key == "\"tcc.runId\"" {
+      run_id = Some(value);
+    }
+  })
+  .ok()?;
+  run_id.filter(|v| is_truthy(v)).map(str::to_string)
 }
 
 /// JavaScript truthiness of a JSON value as `JSON.stringify` writes it. `NaN` has already become `null` and `-0`
