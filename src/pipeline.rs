@@ -516,6 +516,39 @@ pub fn enqueue<M>(tx: &mpsc::UnboundedSender<M>, busy: &Busy, intake: &IntakeLim
   if was_idle { Queued::WasIdle } else { Queued::Behind }
 }
 
+/// How long a worker that has just emptied its queue waits before it listens to it again.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// When a worker listens to its queue. A worker that sleeps whenever its queue is empty must be woken for the next
+/// event, and that wake-up (a system call) is paid on the JavaScript thread, once per event when the worker keeps up.
+/// A worker that has just emptied its queue instead looks again only after [`LINGER`]: events sent meanwhile wait in
+/// the queue without waking anybody, and are taken in one go. Only the first event after a quiet spell wakes it.
+#[derive(Debug, Default)]
+pub struct Linger(Option<std::time::Instant>);
+
+impl Linger {
+  /// After handling an event: linger when that emptied the queue.
+  pub fn after_event<M>(&mut self, rx: &mpsc::UnboundedReceiver<M>) {
+    if rx.is_empty() {
+      self.0 = Some(std::time::Instant::now() + LINGER);
+    }
+  }
+
+  /// Whether the worker listens to its queue now.
+  pub fn listening(&self) -> bool {
+    self.0.is_none()
+  }
+
+  /// When lingering ends (`None` while listening).
+  pub fn until(&self) -> Option<std::time::Instant> {
+    self.0
+  }
+
+  pub fn end(&mut self) {
+    self.0 = None;
+  }
+}
+
 /// Asks the worker to flush and waits for it, at most `timeout`. Returns true when the deadline passed first.
 pub async fn request_flush<M>(
   tx: &mpsc::UnboundedSender<M>,

@@ -17,7 +17,8 @@ use super::zipkin;
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::{
-  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
+  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, enqueue,
+  request_flush,
 };
 use crate::runtime;
 use crate::text::SpanText;
@@ -337,9 +338,11 @@ impl Worker {
   }
 
   async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut linger = Linger::default();
     loop {
+      let linger_until = linger.until();
       tokio::select! {
-        msg = rx.recv() => match msg {
+        msg = rx.recv(), if linger.listening() => match msg {
           Some(Msg::Span(json, mode)) => {
             self.shared.intake.release(json.size());
             let mut text = std::mem::take(&mut self.text);
@@ -352,6 +355,7 @@ impl Worker {
               self.text = text;
             }
             self.shared.busy.leave();
+            linger.after_event(&rx);
           }
           Some(Msg::Init(service, version)) => {
             if service.is_some() {
@@ -374,6 +378,7 @@ impl Worker {
           }
         }
         _ = sleep_until(self.deadline), if self.deadline.is_some() => self.send_batch(),
+        _ = sleep_until(linger_until), if linger_until.is_some() => linger.end(),
       }
     }
     self.send_batch();

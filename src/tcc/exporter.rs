@@ -11,7 +11,8 @@ use super::buffer::{Arrival, BufferCounters, EventKind, SpanKeys, TraceBuffer, T
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{
-  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, PipelineLimits, Queued, RateLimited, enqueue, request_flush,
+  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, enqueue,
+  request_flush,
 };
 use crate::runtime;
 use crate::text::SpanText;
@@ -327,10 +328,12 @@ impl Worker {
   }
 
   async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let mut linger = Linger::default();
     loop {
       let expiry = self.buffer.next_expiry();
+      let linger_until = linger.until();
       tokio::select! {
-        msg = rx.recv() => match msg {
+        msg = rx.recv(), if linger.listening() => match msg {
           Some(Msg::Event(kind, json, at, keys)) => {
             self.shared.intake.release(json.size());
             let json = self.redacted(json.into_string());
@@ -342,6 +345,7 @@ impl Worker {
             }
             self.publish_counters();
             self.shared.busy.leave();
+            linger.after_event(&rx);
           }
           Some(Msg::RootStarted(trace_id, metadata)) => {
             let bytes = trace_id.len() + metadata.as_ref().map_or(0, SpanText::size);
@@ -355,6 +359,7 @@ impl Worker {
             }
             self.publish_counters();
             self.shared.busy.leave();
+            linger.after_event(&rx);
           }
           Some(Msg::Flush(tx)) => {
             let exports = self.buffer.drain();
@@ -370,6 +375,7 @@ impl Worker {
             self.panicked("sending a run");
           }
         }
+        _ = sleep_until(linger_until), if linger_until.is_some() => linger.end(),
         _ = sleep_until(expiry), if expiry.is_some() => {
           let exports = self.buffer.expire(Instant::now());
           self.send_all(exports);
