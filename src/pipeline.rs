@@ -430,8 +430,8 @@ pub struct PipelineLimits {
 
 /// Default of [`PipelineLimits::max_queue_items`].
 pub const DEFAULT_MAX_QUEUE_ITEMS: usize = 1_000_000;
-/// Default of [`PipelineLimits::max_queue_bytes`]: 1 GiB. Span text waits as UTF-16, so this holds about 300,000
-/// spans of the captured runs.
+/// Default of [`PipelineLimits::max_queue_bytes`]: 1 GiB. Span text waits one byte a character (two when it has a
+/// character above U+00FF), so this holds about 600,000 spans of the captured runs.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1024 * 1024 * 1024;
 /// Default of [`PipelineLimits::max_concurrent_exports`].
 pub const DEFAULT_MAX_CONCURRENT_EXPORTS: usize = 8;

@@ -1,6 +1,7 @@
 //! The per-event reads in raw napi calls. Every tracing event crosses here on the JavaScript thread, so
-//! `JSON.stringify` is looked up once per thread and kept as a reference, and a string is copied out in one pass as
-//! UTF-16 (its length is known without scanning it); turning it into UTF-8 is left to a worker thread.
+//! `JSON.stringify` is looked up once per thread and kept as a reference, and a string is copied out in one pass, its
+//! length known without scanning it: as Latin-1 when the caller knows it has no wider character, else as UTF-16.
+//! Turning it into UTF-8 is left to a worker thread.
 
 use napi::sys;
 use std::cell::OnceCell;
