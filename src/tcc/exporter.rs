@@ -26,6 +26,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+/// Bytes a root's start holds in the queue, for its bounds.
+fn root_size(trace_id: &str, metadata: Option<&SpanText>) -> usize {
+  trace_id.len() + metadata.map_or(0, SpanText::size)
+}
+
 enum Msg {
   Event(EventKind, SpanText, Arrival, Option<SpanKeys>),
   /// A root started and its start is held back: its trace id (raw JSON) and its metadata's JSON.
@@ -209,7 +214,7 @@ impl TccExporter {
   /// the trace takes its run id and metadata from `metadata`, `JSON.stringify(span.metadata)`. `trace_id` is raw
   /// JSON. Not counted as an event; otherwise as `push`.
   pub fn push_root(&self, trace_id: String, metadata: Option<SpanText>) -> bool {
-    let bytes = trace_id.len() + metadata.as_ref().map_or(0, SpanText::size);
+    let bytes = root_size(&trace_id, metadata.as_ref());
     let msg = Msg::RootStarted(trace_id, metadata);
     self.queued(enqueue(&self.tx, &self.shared.busy, &self.shared.intake, bytes, msg))
   }
@@ -337,28 +342,13 @@ impl Worker {
           Some(Msg::Event(kind, json, at, keys)) => {
             self.shared.intake.release(json.size());
             let json = self.redacted(json.into_string());
-            let buffer = &mut self.buffer;
-            let keys = keys.as_ref();
-            match catch_unwind(AssertUnwindSafe(|| buffer.on_event_keyed(kind, json, Instant::now(), at, keys))) {
-              Ok(exports) => self.send_all(exports),
-              Err(_) => self.panicked("processing an event"),
-            }
-            self.publish_counters();
-            self.shared.busy.leave();
+            self.apply(|buffer| buffer.on_event_keyed(kind, json, Instant::now(), at, keys.as_ref()));
             linger.after_event(&rx);
           }
           Some(Msg::RootStarted(trace_id, metadata)) => {
-            let bytes = trace_id.len() + metadata.as_ref().map_or(0, SpanText::size);
-            self.shared.intake.release(bytes);
+            self.shared.intake.release(root_size(&trace_id, metadata.as_ref()));
             let metadata = metadata.map(|m| self.redacted_metadata(m.into_string()));
-            let buffer = &mut self.buffer;
-            let root = || buffer.on_root_started(&trace_id, metadata.as_deref(), Instant::now());
-            match catch_unwind(AssertUnwindSafe(root)) {
-              Ok(exports) => self.send_all(exports),
-              Err(_) => self.panicked("processing an event"),
-            }
-            self.publish_counters();
-            self.shared.busy.leave();
+            self.apply(|buffer| buffer.on_root_started(&trace_id, metadata.as_deref(), Instant::now()));
             linger.after_event(&rx);
           }
           Some(Msg::Flush(tx)) => {
@@ -411,6 +401,18 @@ impl Worker {
       }
       Err(_) => json,
     }
+  }
+
+  /// Applies one queued event to the buffer (a panic is contained and counted), sends the runs it completed, and
+  /// marks the event done.
+  fn apply(&mut self, step: impl FnOnce(&mut TraceBuffer) -> Vec<TraceExport>) {
+    let buffer = &mut self.buffer;
+    match catch_unwind(AssertUnwindSafe(|| step(buffer))) {
+      Ok(exports) => self.send_all(exports),
+      Err(_) => self.panicked("processing an event"),
+    }
+    self.publish_counters();
+    self.shared.busy.leave();
   }
 
   /// A root's metadata JSON with the `redact` keys replaced, as they are in the root span's own metadata.
