@@ -29,18 +29,15 @@ async function runOne(name) {
   const subject = child('subject.mjs', [name, String(spans), String(port), String(rate)])
   const exited = once(subject, 'exit')
   const r = await once(subject, 'message')
-  // Wall time until the receiver has every span (or 120 s pass).
-  // A subject that drops spans never reaches the total: stop when nothing new arrived for 2 s.
-  let got = { spans: 0, bytes: 0, requests: 0 }
+  // Wall time until the receiver has every span (or 120 s pass): the arrival of the last body that brought a new one.
+  // A subject that drops spans never reaches the total: stop once no body arrived for 2 s.
+  let got = { spans: 0, bytes: 0, requests: 0, lastAt: 0, lastNewAt: 0 }
   const deadline = Date.now() + 120000
-  let deliveredAt = Date.now()
   for (;;) {
     receiver.send('stats')
-    const now = await once(receiver, 'message')
-    if (now.spans !== got.spans) deliveredAt = Date.now()
-    got = now
+    got = await once(receiver, 'message')
     if (got.spans >= r.spans || name === 'noop' || name === 'floor' || Date.now() > deadline) break
-    if (Date.now() - deliveredAt > 2000) break
+    if (Date.now() - Math.max(got.lastAt, r.flushEnd) > 2000) break
     await new Promise((res) => setTimeout(res, 20))
   }
   receiver.kill()
@@ -50,7 +47,7 @@ async function runOne(name) {
     delivered: got.spans,
     bytes: got.bytes,
     requests: got.requests,
-    wallMs: (name === 'noop' || name === 'floor' ? r.replayEnd : deliveredAt) - r.wallStart,
+    wallMs: (name === 'noop' || name === 'floor' ? r.replayEnd : got.lastNewAt || Date.now()) - r.wallStart,
   }
 }
 
