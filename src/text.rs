@@ -136,6 +136,93 @@ fn push_utf16(units: &[u16], buf: &mut String) {
   }
 }
 
+/// A span or trace id as the JavaScript thread read it: stored inline up to [`Id::INLINE`] bytes (Mastra's ids are 16
+/// and 32 hex digits), so reading one, keeping it in maps and handing it to a worker allocates nothing. A longer id is
+/// kept on the heap.
+#[derive(Clone)]
+pub enum Id {
+  Inline { len: u8, bytes: [u8; Id::INLINE] },
+  Heap(Box<str>),
+}
+
+impl Id {
+  /// Bytes stored inline (the whole value is 48 bytes).
+  pub const INLINE: usize = 46;
+
+  pub fn as_str(&self) -> &str {
+    match self {
+      // Safety: made from a `&str` in `From<&str>`, cut at its length.
+      Id::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
+      Id::Heap(s) => s,
+    }
+  }
+}
+
+impl From<&str> for Id {
+  fn from(s: &str) -> Self {
+    if s.len() <= Id::INLINE {
+      let mut bytes = [0u8; Id::INLINE];
+      bytes[..s.len()].copy_from_slice(s.as_bytes());
+      Id::Inline {
+        len: s.len() as u8,
+        bytes,
+      }
+    } else {
+      Id::Heap(s.into())
+    }
+  }
+}
+
+impl From<String> for Id {
+  fn from(s: String) -> Self {
+    if s.len() <= Id::INLINE {
+      Id::from(s.as_str())
+    } else {
+      Id::Heap(s.into_boxed_str())
+    }
+  }
+}
+
+impl std::ops::Deref for Id {
+  type Target = str;
+  fn deref(&self) -> &str {
+    self.as_str()
+  }
+}
+
+/// Maps keyed by `Id` are looked up with a `&str`; the hash is the string's, as `Borrow` requires.
+impl std::borrow::Borrow<str> for Id {
+  fn borrow(&self) -> &str {
+    self.as_str()
+  }
+}
+
+impl std::hash::Hash for Id {
+  fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+    self.as_str().hash(state)
+  }
+}
+
+impl PartialEq for Id {
+  fn eq(&self, other: &Self) -> bool {
+    self.as_str() == other.as_str()
+  }
+}
+
+impl Eq for Id {}
+
+impl std::fmt::Debug for Id {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    std::fmt::Debug::fmt(self.as_str(), f)
+  }
+}
+
+impl std::fmt::Display for Id {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.write_str(self.as_str())
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -204,5 +291,25 @@ mod tests {
     t.clone().read_into(&mut buf);
     assert_eq!(buf, "a\u{FFFD}b");
     assert_eq!(t.into_string(), "a\u{FFFD}b");
+  }
+
+  #[test]
+  fn ids_inline_up_to_the_limit_and_compare_as_their_text() {
+    use std::collections::HashMap;
+    let short = Id::from("0123456789abcdef");
+    let long = Id::from("x".repeat(Id::INLINE + 1));
+    let edge = Id::from("y".repeat(Id::INLINE).as_str());
+    assert!(matches!(short, Id::Inline { len: 16, .. }));
+    assert!(matches!(edge, Id::Inline { .. }));
+    assert!(matches!(long, Id::Heap(_)));
+    assert_eq!(long.as_str(), "x".repeat(Id::INLINE + 1));
+    assert_eq!(Id::from("é✓"), Id::from(String::from("é✓")));
+    assert_eq!(format!("{short} {short:?}"), "0123456789abcdef \"0123456789abcdef\"");
+    let mut map = HashMap::new();
+    map.insert(short.clone(), 1);
+    map.insert(long.clone(), 2);
+    assert_eq!(map.get("0123456789abcdef"), Some(&1));
+    assert_eq!(map.get(long.as_str()), Some(&2));
+    assert_eq!(std::mem::size_of::<Id>(), 48);
   }
 }

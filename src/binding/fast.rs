@@ -151,6 +151,22 @@ pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
   String::from_utf16(&utf16(env, v)?).ok()
 }
 
+/// An id (a string value) as UTF-8, read into the stack and kept inline: no allocation for ids up to
+/// [`Id::INLINE`](crate::text::Id::INLINE) bytes. `None` when the value is not a string.
+pub fn id(env: sys::napi_env, v: sys::napi_value) -> Option<crate::text::Id> {
+  use crate::text::Id;
+  let mut buf = [0u8; Id::INLINE + 2];
+  let mut copied = 0usize;
+  let status = unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
+  if status != sys::Status::napi_ok {
+    return None;
+  }
+  if copied + 1 < buf.len() {
+    return std::str::from_utf8(&buf[..copied]).ok().map(Id::from);
+  }
+  short_string(env, v).map(Id::from)
+}
+
 /// `JSON.stringify(value)` as UTF-16. `Ok(None)` when the value has no JSON form; `Err` when it threw (the exception
 /// is cleared).
 pub fn stringify(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Vec<u16>>, String> {

@@ -10,7 +10,7 @@ use crate::tcc::Arrival;
 use crate::tcc::buffer::SpanKeys;
 use crate::tcc::feedback::{self, FeedbackResponse, Refusal};
 use crate::tcc::{EventKind, TccExporter, TccOptions};
-use crate::text::SpanText;
+use crate::text::{Id, SpanText};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::cell::RefCell;
@@ -195,10 +195,10 @@ struct Core {
 /// stands and handed over as its start, as the reference does with the object it buffered.
 #[derive(Default)]
 struct HeldSpans {
-  by_id: HashMap<String, HeldSpan>,
-  by_trace: HashMap<String, Vec<String>>,
+  by_id: HashMap<Id, HeldSpan>,
+  by_trace: HashMap<Id, Vec<Id>>,
   /// Span ids by start time; an id no longer held is skipped.
-  by_age: VecDeque<(Instant, String)>,
+  by_age: VecDeque<(Instant, Id)>,
   last_sweep: Option<Instant>,
   /// Spans held, for the periodic sweep to skip an exporter holding none without a trip to the JavaScript thread.
   count: Arc<AtomicUsize>,
@@ -208,13 +208,13 @@ struct HeldSpans {
 
 struct HeldSpan {
   span: fast::Held,
-  trace: String,
+  trace: Id,
   seq: u64,
   root: bool,
 }
 
 /// A held start taken back, with the span's id: its ids go over with its text, so the worker need not read them.
-type Taken = (String, HeldSpan);
+type Taken = (Id, HeldSpan);
 
 /// A span open this long is handed over as it stands.
 const HOLD_FOR: Duration = Duration::from_secs(1);
@@ -222,7 +222,7 @@ const HOLD_FOR: Duration = Duration::from_secs(1);
 const MAX_HELD: usize = 10_000;
 
 impl HeldSpans {
-  fn hold(&mut self, id: String, trace: String, seq: u64, span: fast::Held, root: bool) -> Option<Taken> {
+  fn hold(&mut self, id: Id, trace: Id, seq: u64, span: fast::Held, root: bool) -> Option<Taken> {
     self.by_age.push_back((Instant::now(), id.clone()));
     self.by_trace.entry(trace.clone()).or_default().push(id.clone());
     let held = HeldSpan { span, trace, seq, root };
@@ -534,9 +534,9 @@ impl Core {
     };
     let result = host::read_kind(env, event).and_then(|(kind, span)| {
       let raw = env.raw();
-      let id = || Ok::<_, String>(fast::short_string(raw, fast::get(raw, span, Key::Id)?));
+      let id = || Ok::<_, String>(fast::id(raw, fast::get(raw, span, Key::Id)?));
       let root = || Ok::<_, String>(fast::is_true(raw, fast::get(raw, span, Key::IsRootSpan)?));
-      let trace = || Ok::<_, String>(fast::short_string(raw, fast::get(raw, span, Key::TraceId)?));
+      let trace = || Ok::<_, String>(fast::id(raw, fast::get(raw, span, Key::TraceId)?));
       match kind {
         EventKind::Started => {
           let root = root()?;
@@ -586,24 +586,20 @@ impl Core {
           held,
           a[0],
           false,
-          fast::short_string(env.raw(), a[1]),
-          fast::short_string(env.raw(), a[2]),
+          fast::id(env.raw(), a[1]),
+          fast::id(env.raw(), a[2]),
         )
       }),
-      self.native(|core, env, held, a| core.on_update(env, held, a[0], fast::short_string(env.raw(), a[1]))),
+      self.native(|core, env, held, a| core.on_update(env, held, a[0], fast::id(env.raw(), a[1]))),
       self.native(|core, env, held, a| {
         let root = fast::is_true(env.raw(), a[3]);
-        let trace = if root {
-          fast::short_string(env.raw(), a[2])
-        } else {
-          None
-        };
+        let trace = if root { fast::id(env.raw(), a[2]) } else { None };
         core.on_end(
           env,
           held,
           EndText::Text(a[0], a[4]),
           root,
-          fast::short_string(env.raw(), a[1]),
+          fast::id(env.raw(), a[1]),
           trace,
         )
       }),
@@ -613,7 +609,7 @@ impl Core {
       }),
       self.native(|core, env, held, a| {
         let raw = env.raw();
-        let (id, trace) = (fast::short_string(raw, a[1]), fast::short_string(raw, a[2]));
+        let (id, trace) = (fast::id(raw, a[1]), fast::id(raw, a[2]));
         core.on_root_start(env, held, a[0], id, trace, a[3], a[4])
       }),
     ]
@@ -650,8 +646,8 @@ impl Core {
     held: &RefCell<HeldSpans>,
     span: napi::sys::napi_value,
     root: bool,
-    id: Option<String>,
-    trace: Option<String>,
+    id: Option<Id>,
+    trace: Option<Id>,
   ) -> StdResult<(), String> {
     let raw = env.raw();
     match (root, id, trace) {
@@ -677,8 +673,8 @@ impl Core {
     env: &Env,
     held: &RefCell<HeldSpans>,
     span: napi::sys::napi_value,
-    id: Option<String>,
-    trace: Option<String>,
+    id: Option<Id>,
+    trace: Option<Id>,
     metadata: napi::sys::napi_value,
     narrow: napi::sys::napi_value,
   ) -> StdResult<(), String> {
@@ -708,7 +704,7 @@ impl Core {
     env: &Env,
     held: &RefCell<HeldSpans>,
     span: napi::sys::napi_value,
-    id: Option<String>,
+    id: Option<Id>,
   ) -> StdResult<(), String> {
     let raw = env.raw();
     if let Some(id) = id
@@ -737,8 +733,8 @@ impl Core {
     held: &RefCell<HeldSpans>,
     text: EndText,
     root: bool,
-    id: Option<String>,
-    trace: Option<String>,
+    id: Option<Id>,
+    trace: Option<Id>,
   ) -> StdResult<(), String> {
     let start = id.and_then(|id| held.borrow_mut().take(&id));
     if root && let Some(trace) = trace {

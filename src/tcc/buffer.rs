@@ -16,6 +16,7 @@
 use super::span::{SpanHead, has_run_id, tcc_run_id, with_run_id};
 use crate::log::Logger;
 pub use crate::pipeline::EventKind;
+use crate::text::Id;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -93,8 +94,8 @@ struct SpanInfo {
 /// JSON need not be read at all (a span's text is most of what the worker handles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanKeys {
-  pub id: String,
-  pub trace: String,
+  pub id: Id,
+  pub trace: Id,
 }
 
 impl SpanKeys {
