@@ -138,33 +138,44 @@ pub fn span_text(env: sys::napi_env, v: sys::napi_value, narrow: sys::napi_value
 
 /// A short string value (an event type, an id) as UTF-8. `None` when the value is not a string.
 pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
-  let mut buf = [0u8; 128];
-  let mut copied = 0usize;
-  let status = unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
-  if status != sys::Status::napi_ok {
-    return None;
+  let read = StackText::<128>::read(env, v)?;
+  match read.text() {
+    Some(text) => text.map(str::to_string),
+    // Longer than the stack buffer: the general path.
+    None => String::from_utf16(&utf16(env, v)?).ok(),
   }
-  if copied + 1 < buf.len() {
-    return std::str::from_utf8(&buf[..copied]).ok().map(str::to_string);
-  }
-  // Longer than the stack buffer: the general path.
-  String::from_utf16(&utf16(env, v)?).ok()
 }
 
 /// An id (a string value) as UTF-8, read into the stack and kept inline: no allocation for ids up to
 /// [`Id::INLINE`](crate::text::Id::INLINE) bytes. `None` when the value is not a string.
 pub fn id(env: sys::napi_env, v: sys::napi_value) -> Option<crate::text::Id> {
   use crate::text::Id;
-  let mut buf = [0u8; Id::INLINE + 2];
-  let mut copied = 0usize;
-  let status = unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut copied) };
-  if status != sys::Status::napi_ok {
-    return None;
+  let read = StackText::<{ Id::INLINE + 2 }>::read(env, v)?;
+  match read.text() {
+    Some(text) => text.map(Id::from),
+    None => short_string(env, v).map(Id::from),
   }
-  if copied + 1 < buf.len() {
-    return std::str::from_utf8(&buf[..copied]).ok().map(Id::from);
+}
+
+/// A string value read as UTF-8 into a stack buffer of `N` bytes.
+struct StackText<const N: usize> {
+  buf: [u8; N],
+  copied: usize,
+}
+
+impl<const N: usize> StackText<N> {
+  /// `None` when the value is not a string.
+  fn read(env: sys::napi_env, v: sys::napi_value) -> Option<Self> {
+    let mut buf = [0u8; N];
+    let mut copied = 0usize;
+    let status = unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), N, &mut copied) };
+    (status == sys::Status::napi_ok).then_some(Self { buf, copied })
   }
-  short_string(env, v).map(Id::from)
+
+  /// The text when it fit (`Some(None)` when its bytes are not UTF-8), `None` when it was cut short.
+  fn text(&self) -> Option<Option<&str>> {
+    (self.copied + 1 < N).then(|| std::str::from_utf8(&self.buf[..self.copied]).ok())
+  }
 }
 
 /// `JSON.stringify(value)` as UTF-16. `Ok(None)` when the value has no JSON form; `Err` when it threw (the exception
