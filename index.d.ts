@@ -38,6 +38,12 @@ export declare class OtelExporter {
   /** Mastra 0.24 entry point; maps with the legacy conventions unless `semconv` says otherwise. */
   exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /**
+   * The same handler as `exportTracingEvent`, returning nothing. Mastra 1.x calls it in preference to
+   * `exportTracingEvent` (as it does the reference's), and then has no promise to track for the event. When
+   * `exportTracingEvent` is overridden (a subclass), it calls the override instead, as the reference does.
+   */
+  onTracingEvent(event: { type: string; exportedSpan: object }): void
+  /**
    * Sends every queued span and resolves once all requests started so far are delivered or have definitively
    * failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
    */
@@ -81,6 +87,12 @@ export declare class TCCMastraExporter {
   exportTracingEvent(event: { type: string; exportedSpan: object }): Promise<void>
   /** Mastra 0.24 entry point; the same handler as `exportTracingEvent`. */
   exportEvent(event: { type: string; exportedSpan: object }): Promise<void>
+  /**
+   * The same handler as `exportTracingEvent`, returning nothing. Mastra 1.x calls it in preference to
+   * `exportTracingEvent`, and then has no promise to track for the event. When `exportTracingEvent` is overridden
+   * (a subclass), it calls the override instead.
+   */
+  onTracingEvent(event: { type: string; exportedSpan: object }): void
   /**
    * Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
    * has been delivered or given up, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.

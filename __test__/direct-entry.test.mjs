@@ -1,7 +1,8 @@
-// The direct entry points: after its first event an exporter defines exportTracingEvent and exportEvent on itself
-// as plain napi functions (skipping napi-rs's class-method path). They must behave exactly as the methods: the same
-// exporter, the same mapping mode per entry point, a resolved promise, usable without `this`, alive as long as a
-// reference to them is, and invisible to Object.keys.
+// The direct entry points: after its first event an exporter defines exportTracingEvent, exportEvent and
+// onTracingEvent on itself as plain napi functions (skipping napi-rs's class-method path). They must behave exactly as
+// the methods: the same exporter, the same mapping mode per entry point, a resolved promise (nothing from
+// onTracingEvent), usable without `this`, alive as long as a reference to them is, and invisible to Object.keys. An
+// exporter whose exportTracingEvent is overridden keeps the class methods, and its onTracingEvent calls the override.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
@@ -149,4 +150,91 @@ test('OtelExporter: span text of every width arrives unchanged', async (t) => {
     const values = Object.values(attrs(s)).filter((v) => typeof v === 'string')
     assert.ok(values.some((v) => v.includes(input)), `input ${i} is in an attribute`)
   })
+})
+
+// What Mastra 1.x's bus does with an exporter (routeToHandler in @mastra/observability): onTracingEvent if present.
+const mastraRoute = (exporter, event) =>
+  (exporter.onTracingEvent ? exporter.onTracingEvent.bind(exporter) : exporter.exportTracingEvent.bind(exporter))(event)
+
+test('OtelExporter: onTracingEvent returns nothing, goes direct and maps as exportTracingEvent does', async (t) => {
+  const { rx, e } = await otel(t)
+  assert.equal(e.onTracingEvent({ type: 'span_started', exportedSpan: span('0000000000000011') }), undefined)
+  for (const name of ['exportTracingEvent', 'exportEvent', 'onTracingEvent']) assert.equal(Object.hasOwn(e, name), true, name)
+  assert.equal(e.onTracingEvent({ type: 'span_ended', exportedSpan: span('0000000000000012') }), undefined)
+  const detached = e.onTracingEvent
+  assert.equal(detached({ type: 'span_ended', exportedSpan: span('0000000000000013') }), undefined)
+  for (const bad of [undefined, null, 7, {}]) assert.equal(e.onTracingEvent(bad), undefined)
+  await e.flush()
+  const byId = Object.fromEntries(spansOf(rx).map((s) => [s.spanId, s]))
+  assert.deepEqual(Object.keys(byId).sort(), ['0000000000000012', '0000000000000013'])
+  assert.equal(byId['0000000000000012'].name, 'invoke_agent weather')
+  assert.equal(e.stats().spansInvalid, 4)
+})
+
+test('TCCMastraExporter: a run through onTracingEvent alone is sent as through exportTracingEvent', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const bodies = []
+  for (const method of ['exportTracingEvent', 'onTracingEvent']) {
+    const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+    const root = { id: 'r', traceId: 't', name: 'run', type: 'agent_run', isRootSpan: true, metadata: { 'tcc.runId': 'run-1' }, startTime: new Date(0) }
+    const child = { id: 'c', traceId: 't', name: 'tool', type: 'tool_call', isRootSpan: false, parentSpanId: 'r', startTime: new Date(0) }
+    const returned = [
+      e[method]({ type: 'span_started', exportedSpan: root }),
+      e[method]({ type: 'span_started', exportedSpan: child }),
+      e[method]({ type: 'span_updated', exportedSpan: { ...child, output: 'partial' } }),
+      e[method]({ type: 'span_ended', exportedSpan: { ...child, output: 'done', endTime: new Date(1) } }),
+      e[method]({ type: 'span_ended', exportedSpan: { ...root, endTime: new Date(2) } }),
+    ]
+    if (method === 'onTracingEvent') assert.deepEqual(returned, [undefined, undefined, undefined, undefined, undefined])
+    else assert.ok(returned.every((r) => r instanceof Promise))
+    assert.equal(Object.hasOwn(e, 'onTracingEvent'), true)
+    await e.flush()
+    bodies.push(rx.requests.at(-1).body)
+  }
+  assert.equal(rx.requests.length, 2)
+  assert.equal(bodies[1], bodies[0], 'byte for byte')
+  const body = rx.payloads()[1]
+  assert.equal(body.runId, 'run-1')
+  assert.deepEqual(body.spans.map((s) => [s.id, s.output ?? null]), [['r', null], ['c', 'done']])
+})
+
+test('a subclass that overrides exportTracingEvent sees every event Mastra 1.x routes, and keeps its override', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  class Counting extends TCCMastraExporter {
+    seen = []
+    exportTracingEvent(event) {
+      this.seen.push(event.type)
+      return super.exportTracingEvent(event)
+    }
+  }
+  const e = new Counting({ apiKey: 'k', endpoint: rx.url() })
+  const root = { id: 'r', traceId: 't', name: 'run', type: 'agent_run', isRootSpan: true, startTime: new Date(0) }
+  for (const event of [
+    { type: 'span_started', exportedSpan: root },
+    { type: 'span_ended', exportedSpan: { ...root, endTime: new Date(1) } },
+    { type: 'span_started', exportedSpan: { ...root, id: 'r2', traceId: 't2' } },
+    { type: 'span_ended', exportedSpan: { ...root, id: 'r2', traceId: 't2', endTime: new Date(1) } },
+  ]) {
+    assert.equal(mastraRoute(e, event), undefined)
+  }
+  assert.deepEqual(e.seen, ['span_started', 'span_ended', 'span_started', 'span_ended'])
+  assert.equal(Object.hasOwn(e, 'exportTracingEvent'), false, 'the override is not shadowed')
+  await e.flush()
+  assert.deepEqual(rx.payloads().map((p) => p.traceId).sort(), ['t', 't2'])
+
+  class Otel extends OtelExporter {
+    seen = 0
+    exportTracingEvent(event) {
+      this.seen++
+      return super.exportTracingEvent(event)
+    }
+  }
+  const o = new Otel({ provider: { custom: { endpoint: rx.base, protocol: 'http/json' } } })
+  mastraRoute(o, { type: 'span_ended', exportedSpan: span('0000000000000021') })
+  mastraRoute(o, { type: 'span_ended', exportedSpan: span('0000000000000022') })
+  assert.equal(o.seen, 2)
+  await o.flush()
+  assert.equal(o.stats().spansExported, 2)
 })

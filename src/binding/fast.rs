@@ -290,12 +290,27 @@ pub fn define(
   ok(unsafe { sys::napi_define_properties(env, object, 1, &property) })
 }
 
-/// `f(args...)` with `undefined` as `this`. `Err` when it threw (the exception is cleared).
-pub fn call(env: sys::napi_env, f: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value, String> {
+/// `undefined`.
+pub fn undefined(env: sys::napi_env) -> Result<sys::napi_value, String> {
   let mut undefined = ptr::null_mut();
   ok(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+  Ok(undefined)
+}
+
+/// `f(args...)` with `undefined` as `this`. `Err` when it threw (the exception is cleared).
+pub fn call(env: sys::napi_env, f: sys::napi_value, args: &[sys::napi_value]) -> Result<sys::napi_value, String> {
+  call_on(env, undefined(env)?, f, args)
+}
+
+/// `f(args...)` with `this` as `this`. `Err` when it threw (the exception is cleared).
+pub fn call_on(
+  env: sys::napi_env,
+  this: sys::napi_value,
+  f: sys::napi_value,
+  args: &[sys::napi_value],
+) -> Result<sys::napi_value, String> {
   let mut out = ptr::null_mut();
-  let status = unsafe { sys::napi_call_function(env, undefined, f, args.len(), args.as_ptr(), &mut out) };
+  let status = unsafe { sys::napi_call_function(env, this, f, args.len(), args.as_ptr(), &mut out) };
   if status != sys::Status::napi_ok {
     clear_exception(env);
     return Err("the call threw".into());

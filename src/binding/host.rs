@@ -195,6 +195,9 @@ pub fn resolved<'env>(env: &'env Env) -> Result<Unknown<'env>> {
 /// One entry point to define on an instance (see [`go_direct`]).
 pub struct Direct<H> {
   pub name: &'static std::ffi::CStr,
+  /// Returns the resolved promise (`exportTracingEvent`, `exportEvent`) or nothing (`onTracingEvent`: Mastra 1.x then
+  /// has no promise to track for the event).
+  pub promise: bool,
   /// The full handler: reads and checks the event in Rust.
   pub handle: H,
   /// A JavaScript wrapper for the common events, and the native functions it calls after the handler: the source of
@@ -202,29 +205,91 @@ pub struct Direct<H> {
   pub wrapper: Option<(&'static str, Vec<fast::Entry>)>,
 }
 
-/// Once per instance (`done`), defines the entry points `entries` makes on it, each as a plain napi function (see
-/// [`fast::function`]) or a JavaScript wrapper around such functions. They return the resolved promise, as the class
-/// methods do. The class methods stay in place, so a failure costs only speed; the failures are returned for the
-/// debug log.
+/// Whether an instance has gone direct, and whether it may: not when its `exportTracingEvent` is overridden.
+#[derive(Default)]
+pub struct DirectState {
+  done: std::sync::atomic::AtomicBool,
+  overridden: std::sync::atomic::AtomicBool,
+}
+
+impl DirectState {
+  /// `exportTracingEvent` was overridden (by a subclass, or on the instance) before the first event, so the class
+  /// methods stay in place and `onTracingEvent` calls the override (see [`on_tracing_event`]).
+  pub fn overridden(&self) -> bool {
+    self.overridden.load(std::sync::atomic::Ordering::Relaxed)
+  }
+}
+
+/// Whether the instance's `exportTracingEvent` is not the class's own: the class is the nearest prototype with
+/// `__setLogger`, which both exporters define.
+const OVERRIDDEN: &str = "(function (self) {
+  let p = Object.getPrototypeOf(self)
+  while (p !== null && !Object.hasOwn(p, '__setLogger')) p = Object.getPrototypeOf(p)
+  return p === null || self.exportTracingEvent !== p.exportTracingEvent
+})";
+
+fn is_overridden(env: &Env, this: &This<'_>) -> std::result::Result<bool, String> {
+  let check: Unknown = env.run_script(OVERRIDDEN).map_err(|e| e.reason.clone())?;
+  let answer = fast::call(env.raw(), check.raw(), &[this.raw()])?;
+  Ok(fast::is_true(env.raw(), answer))
+}
+
+/// `onTracingEvent` as the class method: the same handler as `exportTracingEvent` (`handle`), unless that is
+/// overridden; then it calls the override, as `BaseExporter.onTracingEvent` in @mastra/observability does, so a
+/// subclass that wraps `exportTracingEvent` still sees every event in Mastra 1.x. Returns nothing either way.
+pub fn on_tracing_event(env: &Env, this: &This<'_>, state: &DirectState, event: Unknown<'_>, handle: impl FnOnce()) {
+  if !state.overridden() {
+    return handle();
+  }
+  let raw = env.raw();
+  let mut f = std::ptr::null_mut();
+  let status = unsafe { napi::sys::napi_get_named_property(raw, this.raw(), c"exportTracingEvent".as_ptr(), &mut f) };
+  if status == napi::sys::Status::napi_ok {
+    // What the override throws or returns is its own; Mastra would have caught a throw and logged it.
+    let _ = fast::call_on(raw, this.raw(), f, &[event.raw()]);
+  }
+}
+
+/// Once per instance (`state`), defines the entry points `entries` makes on it, each as a plain napi function (see
+/// [`fast::function`]) or a JavaScript wrapper around such functions. They return what the class methods do (the
+/// resolved promise, or nothing). The class methods stay in place, so a failure costs only speed; the failures are
+/// returned for the debug log.
 pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   env: &Env,
   this: &This<'_>,
-  done: &std::sync::atomic::AtomicBool,
+  state: &DirectState,
   entries: impl FnOnce() -> Vec<Direct<H>>,
 ) -> Vec<String> {
-  if done.swap(true, std::sync::atomic::Ordering::Relaxed) {
+  if state.done.swap(true, std::sync::atomic::Ordering::Relaxed) {
     return Vec::new();
   }
+  match is_overridden(env, this) {
+    Ok(false) => {}
+    Ok(true) => {
+      state.overridden.store(true, std::sync::atomic::Ordering::Relaxed);
+      return vec!["methods: exportTracingEvent is overridden".into()];
+    }
+    Err(e) => return vec![format!("methods: {e}")],
+  }
   let mut failures = Vec::new();
-  for Direct { name, handle, wrapper } in entries() {
+  for Direct {
+    name,
+    promise,
+    handle,
+    wrapper,
+  } in entries()
+  {
     let entry: fast::Entry = Box::new(move |raw_env, args| {
       let env = Env::from_raw(raw_env);
       handle(&env, unsafe { Unknown::from_raw_unchecked(raw_env, args[0]) });
-      resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw())
+      match promise {
+        true => resolved(&env).map_or(std::ptr::null_mut(), |p| p.raw()),
+        false => std::ptr::null_mut(),
+      }
     });
     let made = fast::function(env.raw(), name, entry).and_then(|handler| match wrapper {
       None => Ok(handler),
-      Some((source, natives)) => wrap(env, name, source, handler, natives),
+      Some((source, natives)) => wrap(env, name, source, handler, natives, promise),
     });
     if let Err(e) = made.and_then(|f| fast::define(env.raw(), this.raw(), name, f)) {
       failures.push(format!("{}: {e}", name.to_string_lossy()));
@@ -240,13 +305,18 @@ fn wrap(
   source: &str,
   handler: napi::sys::napi_value,
   natives: Vec<fast::Entry>,
+  promise: bool,
 ) -> std::result::Result<napi::sys::napi_value, String> {
   let factory: Unknown = env.run_script(source).map_err(|e| e.reason.clone())?;
   let mut args = vec![handler];
   for native in natives {
     args.push(fast::function(env.raw(), name, native)?);
   }
-  args.push(resolved(env).map_err(|e| e.reason.clone())?.raw());
+  let done = match promise {
+    true => resolved(env).map_err(|e| e.reason.clone())?.raw(),
+    false => fast::undefined(env.raw())?,
+  };
+  args.push(done);
   args.push(
     env
       .create_string(name.to_string_lossy())

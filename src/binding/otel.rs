@@ -11,7 +11,7 @@ use crate::pipeline::{Busy, EventKind};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Extra TLS material. Each value is PEM text or the path of a PEM file. Verification is always on.
 #[napi(object, object_to_js = false, js_name = "OtelExporterTls")]
@@ -202,7 +202,7 @@ pub struct JsOtelExporter {
   inner: Option<Arc<OtelExporter>>,
   _busy: Arc<Busy>,
   /// The direct entry points are defined on the instance (after the first call through the class methods).
-  direct: AtomicBool,
+  direct: host::DirectState,
 }
 
 /// What an event needs, shared with the direct entry points.
@@ -261,7 +261,7 @@ impl JsOtelExporter {
       }),
       inner,
       _busy: busy,
-      direct: AtomicBool::new(false),
+      direct: host::DirectState::default(),
     })
   }
 
@@ -325,6 +325,17 @@ impl JsOtelExporter {
     host::resolved(env)
   }
 
+  /// The same handler as `exportTracingEvent`, returning nothing. Mastra 1.x calls it in preference to
+  /// `exportTracingEvent` (as it does the reference's), and then has no promise to track for the event. When
+  /// `exportTracingEvent` is overridden (a subclass), it calls the override instead, as the reference does.
+  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }")]
+  pub fn on_tracing_event(&self, env: &Env, this: This<'_>, event: Unknown<'_>) {
+    self.go_direct(env, &this);
+    host::on_tracing_event(env, &this, &self.direct, event, || {
+      self.core.guarded(env, event, Semconv::Mastra)
+    });
+  }
+
   /// Sends every queued span and resolves once all requests started so far are delivered or have definitively
   /// failed, or after `timeoutMs` (default `flushTimeoutMs`). Never rejects.
   // Typed `Promise<any>` so the class stays assignable to Mastra's `flush(): Promise<void>`; it resolves with a
@@ -379,15 +390,16 @@ impl JsOtelExporter {
 }
 
 impl JsOtelExporter {
-  /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
+  /// Defines `exportTracingEvent`, `exportEvent` and `onTracingEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
     let failures = host::go_direct(env, this, &self.direct, || {
       [
-        (c"exportTracingEvent", Semconv::Mastra),
-        (c"exportEvent", Semconv::Legacy),
+        (c"exportTracingEvent", Semconv::Mastra, true),
+        (c"exportEvent", Semconv::Legacy, true),
+        (c"onTracingEvent", Semconv::Mastra, false),
       ]
       .into_iter()
-      .map(|(name, mode)| {
+      .map(|(name, mode, promise)| {
         let core = self.core.clone();
         let ended: fast::Entry = {
           let core = self.core.clone();
@@ -398,6 +410,7 @@ impl JsOtelExporter {
         };
         host::Direct {
           name,
+          promise,
           handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event, mode),
           wrapper: Some((ENTRY_WRAPPER, vec![ended])),
         }

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
@@ -177,7 +177,7 @@ pub struct JsTccMastraExporter {
   core: Rc<Core>,
   _busy: Arc<Busy>,
   /// The direct entry points are defined on the instance (after the first call through the class methods).
-  direct: AtomicBool,
+  direct: host::DirectState,
 }
 
 /// What an event needs, shared with the direct entry points.
@@ -365,7 +365,7 @@ impl JsTccMastraExporter {
         held,
       }),
       _busy: busy,
-      direct: AtomicBool::new(false),
+      direct: host::DirectState::default(),
     })
   }
 
@@ -422,6 +422,15 @@ impl JsTccMastraExporter {
     self.go_direct(env, &this);
     self.core.guarded(env, event);
     host::resolved(env)
+  }
+
+  /// The same handler as `exportTracingEvent`, returning nothing. Mastra 1.x calls it in preference to
+  /// `exportTracingEvent`, and then has no promise to track for the event. When `exportTracingEvent` is overridden
+  /// (a subclass), it calls the override instead.
+  #[napi(ts_args_type = "event: { type: string; exportedSpan: object }")]
+  pub fn on_tracing_event(&self, env: &Env, this: This<'_>, event: Unknown<'_>) {
+    self.go_direct(env, &this);
+    host::on_tracing_event(env, &this, &self.direct, event, || self.core.guarded(env, event));
   }
 
   /// Sends every buffered run (also those whose root has not ended) and resolves once every request started so far
@@ -487,22 +496,27 @@ impl JsTccMastraExporter {
 }
 
 impl JsTccMastraExporter {
-  /// Defines `exportTracingEvent` and `exportEvent` on this instance as direct entry points, once.
+  /// Defines `exportTracingEvent`, `exportEvent` and `onTracingEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
     let failures = host::go_direct(env, this, &self.direct, || {
-      [c"exportTracingEvent", c"exportEvent"]
-        .into_iter()
-        .map(|name| {
-          let core = self.core.clone();
-          // Debug mode logs every event as it comes, in the native handler.
-          let wrapper = core.held.is_some().then(|| (ENTRY_WRAPPER, core.wrapper_natives()));
-          host::Direct {
-            name,
-            handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event),
-            wrapper,
-          }
-        })
-        .collect()
+      [
+        (c"exportTracingEvent", true),
+        (c"exportEvent", true),
+        (c"onTracingEvent", false),
+      ]
+      .into_iter()
+      .map(|(name, promise)| {
+        let core = self.core.clone();
+        // Debug mode logs every event as it comes, in the native handler.
+        let wrapper = core.held.is_some().then(|| (ENTRY_WRAPPER, core.wrapper_natives()));
+        host::Direct {
+          name,
+          promise,
+          handle: move |env: &Env, event: Unknown<'_>| core.guarded(env, event),
+          wrapper,
+        }
+      })
+      .collect()
     });
     for e in failures {
       self
