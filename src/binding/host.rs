@@ -253,7 +253,7 @@ pub fn on_tracing_event(env: &Env, this: &This<'_>, state: &DirectState, event: 
 /// Once per instance (`state`), defines the entry points `entries` makes on it, each as a plain napi function (see
 /// [`fast::function`]) or a JavaScript wrapper around such functions. They return what the class methods do (the
 /// resolved promise, or nothing). The class methods stay in place, so a failure costs only speed; the failures are
-/// returned for the debug log.
+/// returned for the debug log, each to follow "Kept the class method".
 pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   env: &Env,
   this: &This<'_>,
@@ -267,9 +267,9 @@ pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
     Ok(false) => {}
     Ok(true) => {
       state.overridden.store(true, std::sync::atomic::Ordering::Relaxed);
-      return vec!["methods: exportTracingEvent is overridden".into()];
+      return vec!["s, as exportTracingEvent is overridden".into()];
     }
-    Err(e) => return vec![format!("methods: {e}")],
+    Err(e) => return vec![format!("s: {e}")],
   }
   let mut failures = Vec::new();
   for Direct {
