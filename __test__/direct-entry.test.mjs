@@ -238,3 +238,27 @@ test('a subclass that overrides exportTracingEvent sees every event Mastra 1.x r
   await o.flush()
   assert.equal(o.stats().spansExported, 2)
 })
+
+test('the entry points keep their names and the fast path of bind, which Mastra calls on them for every event', async (t) => {
+  // A function named at run time (`{ [name]() {} }`) has a data property for `name`, and every `bind` of it then
+  // normalises the bound function's properties into a dictionary: slower than the event itself.
+  v8.setFlagsFromString('--allow-natives-syntax')
+  const hasFastProperties = new Function('f', 'return %HasFastProperties(f)')
+  const dynamic = { ['onTracingEvent']() {} }.onTracingEvent
+  assert.equal(hasFastProperties(dynamic.bind({})), false, 'the check tells the slow path apart')
+  const { e: o } = await otel(t)
+  const rx = await startReceiver({ fallback: { status: 200, body: '{}' } })
+  t.after(() => rx.close())
+  const tcc = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  for (const e of [o, tcc]) {
+    e.onTracingEvent({ type: 'span_updated', exportedSpan: span('0000000000000031') })
+    for (const name of ['exportTracingEvent', 'exportEvent', 'onTracingEvent']) {
+      const label = `${e.name}.${name}`
+      assert.equal(Object.hasOwn(e, name), true, label)
+      assert.equal(e[name].name, name, label)
+      assert.equal(e[name].length, 1, label)
+      assert.equal(hasFastProperties(e[name].bind(e)), true, label)
+    }
+  }
+  await Promise.all([o.flush(), tcc.flush()])
+})

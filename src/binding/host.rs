@@ -201,7 +201,8 @@ pub struct Direct<H> {
   /// The full handler: reads and checks the event in Rust.
   pub handle: H,
   /// A JavaScript wrapper for the common events, and the native functions it calls after the handler: the source of
-  /// `(handle, ...natives, done, name) => entry point`. Without it the handler itself is the entry point.
+  /// `(handle, ...natives, done) => entry point`, the entry point named `ENTRY_POINT` there (replaced with `name`).
+  /// Without it the handler itself is the entry point.
   pub wrapper: Option<(&'static str, Vec<fast::Entry>)>,
 }
 
@@ -298,6 +299,9 @@ pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   failures
 }
 
+/// The placeholder a wrapper's source names its entry point with.
+const ENTRY_POINT: &str = "ENTRY_POINT";
+
 /// The entry point a JavaScript wrapper makes around `handler` and `natives`.
 fn wrap(
   env: &Env,
@@ -307,7 +311,13 @@ fn wrap(
   natives: Vec<fast::Entry>,
   promise: bool,
 ) -> std::result::Result<napi::sys::napi_value, String> {
-  let factory: Unknown = env.run_script(source).map_err(|e| e.reason.clone())?;
+  // The function is named in its source: a name set at run time (`{ [name]() {} }`) is a data property, and
+  // `Function.prototype.bind`, which Mastra calls on the entry point for every event, then takes a slow path that
+  // costs more than the event itself.
+  let name_text = name.to_string_lossy();
+  let factory: Unknown = env
+    .run_script(source.replace(ENTRY_POINT, &name_text))
+    .map_err(|e| e.reason.clone())?;
   let mut args = vec![handler];
   for native in natives {
     args.push(fast::function(env.raw(), name, native)?);
@@ -317,12 +327,6 @@ fn wrap(
     false => fast::undefined(env.raw())?,
   };
   args.push(done);
-  args.push(
-    env
-      .create_string(name.to_string_lossy())
-      .map_err(|e| e.reason.clone())?
-      .raw(),
-  );
   let f = fast::call(env.raw(), factory.raw(), &args)?;
   if fast::type_of(env.raw(), f)? != napi::sys::ValueType::napi_function {
     return Err("the wrapper made no function".into());

@@ -6,7 +6,10 @@
 //
 // `ended` also learns whether the text is narrow (no character above U+00FF), so it can copy one byte per character.
 // V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.
-(function (handle, ended, done, name) {
+//
+// ENTRY_POINT is replaced with the method's name before this runs: a function named in its source keeps the fast path of
+// `Function.prototype.bind`, which Mastra calls on the entry point for every event.
+(function (handle, ended, done) {
   const IGNORED = 1
   const WIDE = /[^\x00-\xff]/
   function read(event) {
@@ -17,17 +20,15 @@
     if (typeof span !== 'object' || span === null) return undefined
     return type === 'span_ended' ? JSON.stringify(span) : IGNORED
   }
-  return {
-    [name](event) {
-      let json
-      try {
-        json = read(event)
-      } catch {
-        json = undefined
-      }
-      if (typeof json === 'string') ended(json, !WIDE.test(json))
-      else if (json !== IGNORED) handle(event)
-      return done
-    },
-  }[name]
+  return function ENTRY_POINT(event) {
+    let json
+    try {
+      json = read(event)
+    } catch {
+      json = undefined
+    }
+    if (typeof json === 'string') ended(json, !WIDE.test(json))
+    else if (json !== IGNORED) handle(event)
+    return done
+  }
 })

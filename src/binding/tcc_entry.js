@@ -8,54 +8,55 @@
 //
 // Text goes over with whether it is narrow (no character above U+00FF), so the native side can copy one byte per
 // character. V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.
-(function (handle, hold, update, end, begin, rooted, done, name) {
+//
+// ENTRY_POINT is replaced with the method's name before this runs: a function named in its source keeps the fast path of
+// `Function.prototype.bind`, which Mastra calls on the entry point for every event.
+(function (handle, hold, update, end, begin, rooted, done) {
   const WIDE = /[^\x00-\xff]/
-  return {
-    [name](event) {
-      let step = 0
-      let span, id, trace, root, json
-      try {
-        if (typeof event === 'object' && event !== null) {
-          const type = event.type
-          span = event.exportedSpan
-          if (typeof span === 'object' && span !== null) {
-            if (type === 'span_started') {
-              root = span.isRootSpan === true
-              id = span.id
-              trace = span.traceId
-              if (typeof id === 'string' && typeof trace === 'string') {
-                if (root) {
-                  // A root is held too; its run id and metadata are read now, from its metadata alone.
-                  json = JSON.stringify(span.metadata)
-                  step = 5
-                } else step = 1
-              } else {
-                // A span without ids goes over at its start.
-                json = JSON.stringify(span)
-                if (typeof json === 'string') step = 4
-              }
-            } else if (type === 'span_updated') {
-              id = span.id
-              step = 2
-            } else if (type === 'span_ended') {
-              id = span.id
-              root = span.isRootSpan === true
-              if (root) trace = span.traceId
+  return function ENTRY_POINT(event) {
+    let step = 0
+    let span, id, trace, root, json
+    try {
+      if (typeof event === 'object' && event !== null) {
+        const type = event.type
+        span = event.exportedSpan
+        if (typeof span === 'object' && span !== null) {
+          if (type === 'span_started') {
+            root = span.isRootSpan === true
+            id = span.id
+            trace = span.traceId
+            if (typeof id === 'string' && typeof trace === 'string') {
+              if (root) {
+                // A root is held too; its run id and metadata are read now, from its metadata alone.
+                json = JSON.stringify(span.metadata)
+                step = 5
+              } else step = 1
+            } else {
+              // A span without ids goes over at its start.
               json = JSON.stringify(span)
-              if (typeof json === 'string') step = 3
+              if (typeof json === 'string') step = 4
             }
+          } else if (type === 'span_updated') {
+            id = span.id
+            step = 2
+          } else if (type === 'span_ended') {
+            id = span.id
+            root = span.isRootSpan === true
+            if (root) trace = span.traceId
+            json = JSON.stringify(span)
+            if (typeof json === 'string') step = 3
           }
         }
-      } catch {
-        step = 0
       }
-      if (step === 1) hold(span, id, trace)
-      else if (step === 2) update(span, id)
-      else if (step === 3) end(json, id, trace, root, !WIDE.test(json))
-      else if (step === 4) begin(json, !WIDE.test(json))
-      else if (step === 5) rooted(span, id, trace, json, typeof json === 'string' && !WIDE.test(json))
-      else handle(event)
-      return done
-    },
-  }[name]
+    } catch {
+      step = 0
+    }
+    if (step === 1) hold(span, id, trace)
+    else if (step === 2) update(span, id)
+    else if (step === 3) end(json, id, trace, root, !WIDE.test(json))
+    else if (step === 4) begin(json, !WIDE.test(json))
+    else if (step === 5) rooted(span, id, trace, json, typeof json === 'string' && !WIDE.test(json))
+    else handle(event)
+    return done
+  }
 })
