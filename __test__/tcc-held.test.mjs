@@ -104,3 +104,58 @@ test('a root without metadata gets a generated run id; unserialisable metadata f
   assert.deepEqual(b.metadata, { 'tcc.runId': 'rb', big: '1n' })
   assert.deepEqual([a, b].map((p) => p.spans.map((s) => s.output)), [['ok'], ['ok']])
 })
+
+test('a span started twice goes out once, at its first place, as its end left it', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  e.onTracingEvent({ type: 'span_started', exportedSpan: root() })
+  e.onTracingEvent({ type: 'span_started', exportedSpan: span('twice', { name: 'first' }) })
+  e.onTracingEvent({ type: 'span_started', exportedSpan: span('other') })
+  e.onTracingEvent({ type: 'span_started', exportedSpan: span('twice', { name: 'second' }) })
+  e.onTracingEvent({ type: 'span_ended', exportedSpan: span('twice', { name: 'ended' }) })
+  e.onTracingEvent({ type: 'span_ended', exportedSpan: span('other') })
+  e.onTracingEvent({ type: 'span_ended', exportedSpan: root() })
+  await e.flush()
+  const body = rx.payloads()[0]
+  assert.deepEqual(body.spans.map((s) => [s.id, s.name]), [['root', 'root'], ['twice', 'ended'], ['other', 'other']])
+})
+
+test('beyond 10,000 open spans the oldest starts are handed over as they stand; none is lost', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url(), maxBufferedTraces: 20000 })
+  const open = []
+  for (let i = 0; i < 10050; i++) {
+    const s = { id: `s${i}`, traceId: `t${i}`, name: 'as it started', type: 'generic', isRootSpan: false }
+    open.push(s)
+    e.onTracingEvent({ type: 'span_started', exportedSpan: s })
+  }
+  // What was handed over already does not see this; what is still held does, when flush() serialises it.
+  for (const s of open) s.name = 'changed'
+  const report = await e.flush()
+  assert.equal(report.delivered, 10050)
+  const names = new Map(rx.payloads().map((p) => [p.spans[0].id, p.spans[0].name]))
+  assert.equal(names.size, 10050)
+  const handedEarly = open.filter((s) => names.get(s.id) === 'as it started').map((s) => s.id)
+  assert.ok(handedEarly.length >= 50, `${handedEarly.length} handed over at the bound`)
+  assert.deepEqual(handedEarly, open.slice(0, handedEarly.length).map((s) => s.id), 'the oldest first')
+  assert.equal(e.stats().events, 10050)
+})
+
+test('an exporter collected while it holds starts lets them go without harm', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const script = `
+    const { TCCMastraExporter } = require(${JSON.stringify(createRequire(import.meta.url).resolve('../index.js'))})
+    const root = { id: 'r', traceId: 't', name: 'r', type: 'agent_run', isRootSpan: true }
+    for (let i = 0; i < 50; i++) {
+      const e = new TCCMastraExporter({ apiKey: 'k', endpoint: 'http://127.0.0.1:9/v1/mastra' })
+      e.onTracingEvent({ type: 'span_started', exportedSpan: root })
+      e.onTracingEvent({ type: 'span_started', exportedSpan: { ...root, id: 'c', isRootSpan: false } })
+    }
+    globalThis.gc()
+    setTimeout(() => { globalThis.gc(); console.log('alive') }, 1500)
+  `
+  const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 20000 })
+  assert.match(out, /alive/)
+})
