@@ -299,8 +299,8 @@ pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
   failures
 }
 
-/// The placeholder a wrapper's source names its entry point with.
-const ENTRY_POINT: &str = "ENTRY_POINT";
+/// How a wrapper's source names its entry point, with a placeholder for the method's name.
+const ENTRY_POINT: &str = "function ENTRY_POINT(";
 
 /// The entry point a JavaScript wrapper makes around `handler` and `natives`.
 fn wrap(
@@ -314,9 +314,9 @@ fn wrap(
   // The function is named in its source: a name set at run time (`{ [name]() {} }`) is a data property, and
   // `Function.prototype.bind`, which Mastra calls on the entry point for every event, then takes a slow path that
   // costs more than the event itself.
-  let name_text = name.to_string_lossy();
+  let named = format!("function {}(", name.to_string_lossy());
   let factory: Unknown = env
-    .run_script(source.replace(ENTRY_POINT, &name_text))
+    .run_script(source.replacen(ENTRY_POINT, &named, 1))
     .map_err(|e| e.reason.clone())?;
   let mut args = vec![handler];
   for native in natives {

@@ -7,8 +7,8 @@
 // `ended` also learns whether the text is narrow (no character above U+00FF), so it can copy one byte per character.
 // V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.
 //
-// ENTRY_POINT is replaced with the method's name before this runs: a function named in its source keeps the fast path of
-// `Function.prototype.bind`, which Mastra calls on the entry point for every event.
+// The entry point's placeholder name below is replaced with the method's name before this runs: a function named in
+// its source keeps the fast path of `Function.prototype.bind`, which Mastra calls on the entry point for every event.
 (function (handle, ended, done) {
   const IGNORED = 1
   const WIDE = /[^\x00-\xff]/

@@ -9,8 +9,8 @@
 // Text goes over with whether it is narrow (no character above U+00FF), so the native side can copy one byte per
 // character. V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.
 //
-// ENTRY_POINT is replaced with the method's name before this runs: a function named in its source keeps the fast path of
-// `Function.prototype.bind`, which Mastra calls on the entry point for every event.
+// The entry point's placeholder name below is replaced with the method's name before this runs: a function named in
+// its source keeps the fast path of `Function.prototype.bind`, which Mastra calls on the entry point for every event.
 (function (handle, hold, update, end, begin, rooted, done) {
   const WIDE = /[^\x00-\xff]/
   return function ENTRY_POINT(event) {
