@@ -143,7 +143,7 @@ test('beyond 10,000 open spans the oldest starts are handed over as they stand; 
   assert.equal(e.stats().events, 10050)
 })
 
-test('an exporter collected while it holds starts lets them go without harm', async (t) => {
+test('an exporter collected while it holds starts lets them go without harm', async () => {
   const { execFileSync } = await import('node:child_process')
   const script = `
     const { TCCMastraExporter } = require(${JSON.stringify(createRequire(import.meta.url).resolve('../index.js'))})
