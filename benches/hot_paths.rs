@@ -5,6 +5,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mastra_native_exporters::log::Logger;
 use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
 use mastra_native_exporters::otel::otlp::{self, Origin};
+use mastra_native_exporters::otel::otlp_json;
 use mastra_native_exporters::otel::span::MastraSpan;
 use mastra_native_exporters::otel::zipkin;
 use mastra_native_exporters::tcc::buffer::{BufferLimits, EventKind, TraceBuffer};
@@ -94,6 +95,9 @@ fn bench(c: &mut Criterion) {
     b.iter(|| black_box(otlp::encode_protobuf(&otlp::request(&origin, &mapped))))
   });
   g.bench_function("encode_json", |b| {
+    b.iter(|| black_box(otlp_json::encode(&origin, &mapped)))
+  });
+  g.bench_function("encode_json_serde", |b| {
     b.iter(|| black_box(otlp::encode_json(&otlp::request(&origin, &mapped))))
   });
   g.bench_function("encode_zipkin", |b| {

@@ -5,7 +5,11 @@
 
 use mastra_native_exporters::log::Logger;
 use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
-use mastra_native_exporters::otel::otlp::{Origin, encode_protobuf, encode_protobuf_direct, request};
+use mastra_native_exporters::otel::otlp::{
+  AttrValue, Kind, Origin, OtelEvent, OtelSpan, StatusCode, encode_json, encode_protobuf, encode_protobuf_direct,
+  request,
+};
+use mastra_native_exporters::otel::otlp_json;
 use mastra_native_exporters::otel::span::MastraSpan;
 use mastra_native_exporters::tcc::buffer::{BufferLimits, EventKind, TraceBuffer};
 use proptest::prelude::*;
@@ -134,7 +138,35 @@ proptest! {
       let origin = Origin { resource: out.attributes.clone(), scope_name: "s".into(), scope_version: String::new() };
       let spans = [out];
       prop_assert_eq!(encode_protobuf_direct(&origin, &spans), encode_protobuf(&request(&origin, &spans)));
+      // And the direct OTLP/JSON writer exactly what serde_json writes for the official messages.
+      prop_assert_eq!(otlp_json::encode(&origin, &spans), encode_json(&request(&origin, &spans)));
     }
+  }
+
+  #[test]
+  fn the_direct_otlp_json_writer_agrees_with_the_official_serialisers(
+    name in any::<String>(),
+    message in any::<String>(),
+    ids in ("[0-9a-fA-F]{0,34}", "[0-9a-fxz]{0,18}", prop::option::of("[0-9a-f]{16}")),
+    times in (any::<u64>(), any::<u64>()),
+    attrs in prop::collection::vec((any::<String>(), prop_oneof![
+      any::<String>().prop_map(AttrValue::Str),
+      any::<i64>().prop_map(AttrValue::Int),
+      any::<f64>().prop_map(AttrValue::Double),
+      any::<bool>().prop_map(AttrValue::Bool),
+      prop::collection::vec(any::<String>(), 0..4).prop_map(AttrValue::StrArray),
+    ]), 0..8),
+    event in prop::option::of((any::<String>(), any::<u64>())),
+  ) {
+    let span = OtelSpan {
+      trace_id: ids.0, span_id: ids.1, parent_span_id: ids.2, name, kind: Kind::Client, start_ns: times.0,
+      end_ns: times.1, attributes: attrs.clone(),
+      events: event.into_iter().map(|(name, time_ns)| OtelEvent { name, time_ns, attributes: attrs.clone() }).collect(),
+      status: StatusCode::Error, status_message: message,
+    };
+    let origin = Origin { resource: attrs, scope_name: "s".into(), scope_version: "1".into() };
+    let spans = [span.clone(), span];
+    prop_assert_eq!(otlp_json::encode(&origin, &spans), encode_json(&request(&origin, &spans)));
   }
 
   #[test]

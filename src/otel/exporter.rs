@@ -11,6 +11,7 @@
 use super::config::{Compression, Destination, Protocol};
 use super::mapping::{MapOptions, Semconv, TraceFacts, map_span};
 use super::otlp::{self, Origin, OtelSpan};
+use super::otlp_json;
 use super::resource::{self, ResourceInputs};
 use super::span::MastraSpan;
 use super::zipkin;
@@ -575,7 +576,7 @@ fn value_size(v: &otlp::AttrValue) -> usize {
 pub fn encode(protocol: Protocol, origin: &Origin, spans: &[OtelSpan]) -> (Vec<u8>, &'static str) {
   match protocol {
     Protocol::Zipkin => (zipkin::encode(spans, &origin.resource), "application/json"),
-    Protocol::HttpJson => (otlp::encode_json(&otlp::request(origin, spans)), "application/json"),
+    Protocol::HttpJson => (otlp_json::encode(origin, spans), "application/json"),
     Protocol::HttpProtobuf | Protocol::Grpc => (otlp::encode_protobuf_direct(origin, spans), "application/x-protobuf"),
   }
 }

@@ -6,6 +6,7 @@ pub mod limits;
 pub mod mapping;
 pub mod options;
 pub mod otlp;
+pub mod otlp_json;
 pub mod resource;
 pub mod span;
 pub mod zipkin;

@@ -124,6 +124,8 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 const FLAG_SAMPLED: u32 = 0x01;
 /// OTLP span flags: the parent's remoteness is known (bit 8); remote is bit 9, left clear.
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
+/// The flags every span carries.
+pub(super) const FLAGS: u32 = FLAG_SAMPLED | FLAG_HAS_IS_REMOTE;
 
 fn proto_span(s: &OtelSpan) -> Span {
   Span {
@@ -304,7 +306,7 @@ fn fixed_len(field: u32, v: u64, width: usize) -> usize {
 }
 
 /// Bytes of a hex id, as [`hex_bytes`] reads it (pairs that are not hex are skipped).
-fn hex_pairs(hex: &str) -> impl Iterator<Item = u8> + '_ {
+pub(super) fn hex_pairs(hex: &str) -> impl Iterator<Item = u8> + '_ {
   let nibble = |c: u8| match c {
     b'0'..=b'9' => Some(c - b'0'),
     b'a'..=b'f' => Some(c - b'a' + 10),
@@ -434,7 +436,8 @@ fn put_span(w: &mut Vec<u8>, s: &OtelSpan) {
   pb::fixed32(w, 16, FLAG_SAMPLED | FLAG_HAS_IS_REMOTE);
 }
 
-/// OTLP/JSON bytes (hex ids, camelCase, 64-bit integers as strings).
+/// OTLP/JSON bytes (hex ids, camelCase, 64-bit integers as strings) through the official serialisers; the exporter
+/// writes the same bytes with [`super::otlp_json::encode`].
 pub fn encode_json(req: &ExportTraceServiceRequest) -> Vec<u8> {
   serde_json::to_vec(req).expect("OTLP requests always serialise")
 }

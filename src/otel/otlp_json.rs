@@ -1,0 +1,317 @@
+//! OTLP/JSON written straight from the mapped spans: the bytes `serde_json` writes for the official
+//! `opentelemetry-proto` messages ([`super::otlp::request`]), without building those messages (a copy of every string)
+//! and without serde's generic value path for attributes. Hex ids, camelCase names, 64-bit integers as strings, every
+//! field in the messages' order, defaults included, as the official serialisers write them.
+
+use super::otlp::{AttrValue, FLAGS, Origin, OtelEvent, OtelSpan, hex_pairs};
+
+/// The request body for a batch of spans of one origin.
+pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
+  let mut w = Vec::with_capacity(estimate(origin, spans));
+  w.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":{\"attributes\":");
+  key_values(&mut w, &origin.resource);
+  w.extend_from_slice(b",\"droppedAttributesCount\":0,\"entityRefs\":[]},\"scopeSpans\":[{\"scope\":{\"name\":");
+  string(&mut w, &origin.scope_name);
+  w.extend_from_slice(b",\"version\":");
+  string(&mut w, &origin.scope_version);
+  w.extend_from_slice(b",\"attributes\":[],\"droppedAttributesCount\":0},\"spans\":[");
+  for (i, s) in spans.iter().enumerate() {
+    if i > 0 {
+      w.push(b',');
+    }
+    span(&mut w, s);
+  }
+  w.extend_from_slice(b"],\"schemaUrl\":\"\"}],\"schemaUrl\":\"\"}]}");
+  w
+}
+
+/// Room for the body: the fixed text of each message, and every string with an eighth more for escapes. A body that
+/// needs more grows once or twice.
+fn estimate(origin: &Origin, spans: &[OtelSpan]) -> usize {
+  let attrs = |a: &[(String, AttrValue)]| -> usize { a.iter().map(|(k, v)| 40 + room(k) + value_room(v)).sum() };
+  let span = |s: &OtelSpan| -> usize {
+    420
+      + room(&s.name)
+      + room(&s.status_message)
+      + attrs(&s.attributes)
+      + s
+        .events
+        .iter()
+        .map(|e| 100 + room(&e.name) + attrs(&e.attributes))
+        .sum::<usize>()
+  };
+  250
+    + attrs(&origin.resource)
+    + room(&origin.scope_name)
+    + room(&origin.scope_version)
+    + spans.iter().map(span).sum::<usize>()
+}
+
+fn room(s: &str) -> usize {
+  s.len() + s.len() / 8 + 2
+}
+
+fn value_room(v: &AttrValue) -> usize {
+  match v {
+    AttrValue::Str(s) => room(s),
+    AttrValue::StrArray(a) => 30 + a.iter().map(|s| 20 + room(s)).sum::<usize>(),
+    _ => 30,
+  }
+}
+
+fn span(w: &mut Vec<u8>, s: &OtelSpan) {
+  w.extend_from_slice(b"{\"traceId\":");
+  hex(w, &s.trace_id);
+  w.extend_from_slice(b",\"spanId\":");
+  hex(w, &s.span_id);
+  w.extend_from_slice(b",\"traceState\":\"\",\"parentSpanId\":");
+  hex(w, s.parent_span_id.as_deref().unwrap_or(""));
+  w.extend_from_slice(b",\"flags\":");
+  number(w, FLAGS);
+  w.extend_from_slice(b",\"name\":");
+  string(w, &s.name);
+  w.extend_from_slice(b",\"kind\":");
+  number(w, s.kind as i32);
+  w.extend_from_slice(b",\"startTimeUnixNano\":");
+  quoted_number(w, s.start_ns);
+  w.extend_from_slice(b",\"endTimeUnixNano\":");
+  quoted_number(w, s.end_ns);
+  w.extend_from_slice(b",\"attributes\":");
+  key_values(w, &s.attributes);
+  w.extend_from_slice(b",\"droppedAttributesCount\":0,\"events\":[");
+  for (i, e) in s.events.iter().enumerate() {
+    if i > 0 {
+      w.push(b',');
+    }
+    event(w, e);
+  }
+  w.extend_from_slice(b"],\"droppedEventsCount\":0,\"links\":[],\"droppedLinksCount\":0,\"status\":{\"message\":");
+  string(w, &s.status_message);
+  w.extend_from_slice(b",\"code\":");
+  number(w, s.status as i32);
+  w.extend_from_slice(b"}}");
+}
+
+fn event(w: &mut Vec<u8>, e: &OtelEvent) {
+  w.extend_from_slice(b"{\"timeUnixNano\":");
+  quoted_number(w, e.time_ns);
+  w.extend_from_slice(b",\"name\":");
+  string(w, &e.name);
+  w.extend_from_slice(b",\"attributes\":");
+  key_values(w, &e.attributes);
+  w.extend_from_slice(b",\"droppedAttributesCount\":0}");
+}
+
+fn key_values(w: &mut Vec<u8>, attrs: &[(String, AttrValue)]) {
+  w.push(b'[');
+  for (i, (k, v)) in attrs.iter().enumerate() {
+    if i > 0 {
+      w.push(b',');
+    }
+    w.extend_from_slice(b"{\"key\":");
+    string(w, k);
+    w.extend_from_slice(b",\"value\":");
+    any_value(w, v);
+    w.push(b'}');
+  }
+  w.push(b']');
+}
+
+fn any_value(w: &mut Vec<u8>, v: &AttrValue) {
+  match v {
+    AttrValue::Str(s) => {
+      w.extend_from_slice(b"{\"stringValue\":");
+      string(w, s);
+    }
+    AttrValue::Bool(b) => w.extend_from_slice(if *b {
+      b"{\"boolValue\":true"
+    } else {
+      b"{\"boolValue\":false"
+    }),
+    AttrValue::Int(i) => {
+      w.extend_from_slice(b"{\"intValue\":");
+      quoted_number(w, *i);
+    }
+    AttrValue::Double(d) => {
+      w.extend_from_slice(b"{\"doubleValue\":");
+      number(w, *d);
+    }
+    AttrValue::StrArray(a) => {
+      w.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+      for (i, s) in a.iter().enumerate() {
+        if i > 0 {
+          w.push(b',');
+        }
+        w.extend_from_slice(b"{\"stringValue\":");
+        string(w, s);
+        w.push(b'}');
+      }
+      w.extend_from_slice(b"]}");
+    }
+  }
+  w.push(b'}');
+}
+
+/// A number as `serde_json` writes it (a double that is not finite becomes `null`).
+fn number(w: &mut Vec<u8>, n: impl serde::Serialize) {
+  serde_json::to_writer(&mut *w, &n).expect("writing a number to a Vec cannot fail");
+}
+
+/// A 64-bit integer as a string, as OTLP/JSON asks.
+fn quoted_number(w: &mut Vec<u8>, n: impl serde::Serialize) {
+  w.push(b'"');
+  number(w, n);
+  w.push(b'"');
+}
+
+/// An id as the hex of the bytes the protobuf encoding carries (mapped ids are clean lower-case hex already).
+fn hex(w: &mut Vec<u8>, id: &str) {
+  const DIGITS: &[u8; 16] = b"0123456789abcdef";
+  w.push(b'"');
+  if id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    w.extend_from_slice(&id.as_bytes()[..id.len() & !1]);
+  } else {
+    for b in hex_pairs(id) {
+      w.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+    }
+  }
+  w.push(b'"');
+}
+
+/// How `serde_json` escapes a byte: 0 for none, `u` for `\u00XX`, else the letter after the backslash.
+const ESCAPE: [u8; 256] = {
+  let mut t = [0u8; 256];
+  let mut i = 0;
+  while i < 0x20 {
+    t[i] = b'u';
+    i += 1;
+  }
+  t[0x08] = b'b';
+  t[0x09] = b't';
+  t[0x0a] = b'n';
+  t[0x0c] = b'f';
+  t[0x0d] = b'r';
+  t[b'"' as usize] = b'"';
+  t[b'\\' as usize] = b'\\';
+  t
+};
+
+/// Whether any of 8 bytes needs an escape: a control character, a quote or a backslash.
+fn needs_escape(chunk: u64) -> bool {
+  const ONES: u64 = 0x0101_0101_0101_0101;
+  const HIGH: u64 = 0x8080_8080_8080_8080;
+  let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+  let control = chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH;
+  (control | zero(chunk ^ (ONES * u64::from(b'"'))) | zero(chunk ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+/// A JSON string, escaped as `serde_json` escapes it. Runs of 8 bytes with nothing to escape are skipped at once.
+fn string(w: &mut Vec<u8>, s: &str) {
+  const HEX: &[u8; 16] = b"0123456789abcdef";
+  let bytes = s.as_bytes();
+  w.reserve(bytes.len() + 2);
+  w.push(b'"');
+  let mut start = 0;
+  let mut i = 0;
+  while i < bytes.len() {
+    if let Some(chunk) = bytes.get(i..i + 8)
+      && !needs_escape(u64::from_le_bytes(chunk.try_into().expect("8 bytes")))
+    {
+      i += 8;
+      continue;
+    }
+    let b = bytes[i];
+    let e = ESCAPE[usize::from(b)];
+    if e != 0 {
+      w.extend_from_slice(&bytes[start..i]);
+      match e {
+        b'u' => w.extend_from_slice(&[
+          b'\\',
+          b'u',
+          b'0',
+          b'0',
+          HEX[usize::from(b >> 4)],
+          HEX[usize::from(b & 15)],
+        ]),
+        _ => w.extend_from_slice(&[b'\\', e]),
+      }
+      start = i + 1;
+    }
+    i += 1;
+  }
+  w.extend_from_slice(&bytes[start..]);
+  w.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+  use super::super::otlp::{self, AttrValue, Kind, OtelSpan, StatusCode, tests::sample};
+  use super::*;
+
+  fn serde(origin: &Origin, spans: &[OtelSpan]) -> String {
+    String::from_utf8(otlp::encode_json(&otlp::request(origin, spans))).unwrap()
+  }
+
+  fn direct(origin: &Origin, spans: &[OtelSpan]) -> String {
+    String::from_utf8(encode(origin, spans)).unwrap()
+  }
+
+  #[test]
+  fn writes_what_the_official_serialisers_write() {
+    let (origin, mut spans) = sample();
+    let mut other = spans[0].clone();
+    other.parent_span_id = None;
+    other.name = String::new();
+    other.kind = Kind::Internal;
+    other.status = StatusCode::Unset;
+    other.status_message = String::new();
+    other.events.clear();
+    other.span_id = "00F067AA0BA902B7".into();
+    other.attributes = vec![
+      ("neg".into(), AttrValue::Int(i64::MIN)),
+      ("max".into(), AttrValue::Int(i64::MAX)),
+      ("empty".into(), "".into()),
+      ("no".into(), AttrValue::Bool(false)),
+      ("one".into(), AttrValue::Double(1.0)),
+      ("big".into(), AttrValue::Double(1e21)),
+      ("tiny".into(), AttrValue::Double(-1.5e-7)),
+      ("nan".into(), AttrValue::Double(f64::NAN)),
+      ("inf".into(), AttrValue::Double(f64::NEG_INFINITY)),
+      ("empty list".into(), AttrValue::StrArray(vec![])),
+      ("list".into(), AttrValue::StrArray(vec!["a\"b".into(), "".into()])),
+      (
+        "k\"ey\\".into(),
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\\n\"}]}".into(),
+      ),
+      (
+        "controls".into(),
+        "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} \u{7f}/".into(),
+      ),
+      ("unicode".into(), "café ✓ 😀 \u{2028}".into()),
+      ("long".into(), "0123456789abcdef\"".repeat(40).into()),
+    ];
+    other.end_ns = 0;
+    spans.push(other);
+    assert_eq!(direct(&origin, &spans), serde(&origin, &spans));
+    assert_eq!(direct(&origin, &[]), serde(&origin, &[]));
+  }
+
+  #[test]
+  fn every_string_escapes_as_serde_json_does() {
+    // Each escape at every offset of an 8-byte chunk, and runs of plain bytes around it.
+    for c in (0u8..0x80).chain([b'"', b'\\']) {
+      for at in 0..17 {
+        let mut s = "x".repeat(at);
+        s.push(char::from(c));
+        s.push_str(&"y".repeat(19 - at));
+        let mut w = Vec::new();
+        string(&mut w, &s);
+        assert_eq!(
+          String::from_utf8(w).unwrap(),
+          serde_json::to_string(&s).unwrap(),
+          "byte {c:#x} at {at}"
+        );
+      }
+    }
+  }
+}
