@@ -250,7 +250,10 @@ pub fn normalize_id(id: &str, len: usize) -> Option<String> {
   if id.is_empty() || id.len() > len || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
     return None;
   }
-  Some(format!("{:0>len$}", id.to_ascii_lowercase()))
+  let mut out = String::with_capacity(len);
+  out.extend(std::iter::repeat_n('0', len - id.len()));
+  out.extend(id.chars().map(|c| c.to_ascii_lowercase()));
+  Some(out)
 }
 
 /// Replaces `\uD800`-`\uDFFF` escapes that are not part of a surrogate pair with `\uFFFD`.

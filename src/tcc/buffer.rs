@@ -103,7 +103,14 @@ impl SpanKeys {
   /// hex in practice).
   pub fn raw(&self) -> Option<(String, String)> {
     let plain = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
-    (plain(&self.id) && plain(&self.trace)).then(|| (format!("\"{}\"", self.id), format!("\"{}\"", self.trace)))
+    let quoted = |s: &str| {
+      let mut q = String::with_capacity(s.len() + 2);
+      q.push('"');
+      q.push_str(s);
+      q.push('"');
+      q
+    };
+    (plain(&self.id) && plain(&self.trace)).then(|| (quoted(&self.id), quoted(&self.trace)))
   }
 }
 

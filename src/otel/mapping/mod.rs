@@ -177,7 +177,7 @@ pub(crate) fn sanitize_name(name: &str) -> String {
 /// `"<operation> <identifier>"`, or the sanitised Mastra name when there is no identifier.
 pub(crate) fn op_name(op: &str, identifier: Option<&str>, span: &MastraSpan) -> String {
   match identifier.filter(|i| !i.is_empty()) {
-    Some(id) => format!("{op} {id}"),
+    Some(id) => [op, " ", id].concat(),
     None => sanitize_name(&span.name),
   }
 }
