@@ -6,8 +6,8 @@
 use mastra_native_exporters::log::Logger;
 use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
 use mastra_native_exporters::otel::otlp::{
-  AttrValue, Kind, Origin, OtelEvent, OtelSpan, StatusCode, encode_json, encode_protobuf, encode_protobuf_direct,
-  request,
+  AttrKey, AttrValue, Kind, Origin, OtelEvent, OtelSpan, StatusCode, encode_json, encode_protobuf,
+  encode_protobuf_direct, request,
 };
 use mastra_native_exporters::otel::otlp_json;
 use mastra_native_exporters::otel::span::MastraSpan;
@@ -158,6 +158,7 @@ proptest! {
     ]), 0..8),
     event in prop::option::of((any::<String>(), any::<u64>())),
   ) {
+    let attrs: Vec<(AttrKey, AttrValue)> = attrs.into_iter().map(|(k, v)| (k.into(), v)).collect();
     let span = OtelSpan {
       trace_id: ids.0, span_id: ids.1, parent_span_id: ids.2, name, kind: Kind::Client, start_ns: times.0,
       end_ns: times.1, attributes: attrs.clone(),

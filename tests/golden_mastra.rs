@@ -42,8 +42,11 @@ fn golden_value(v: &Value) -> AttrValue {
   }
 }
 
-fn attr_map(attrs: &[(String, AttrValue)]) -> BTreeMap<String, String> {
-  attrs.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect()
+fn attr_map<K: AsRef<str>>(attrs: &[(K, AttrValue)]) -> BTreeMap<String, String> {
+  attrs
+    .iter()
+    .map(|(k, v)| (k.as_ref().to_string(), format!("{v:?}")))
+    .collect()
 }
 
 fn golden_attrs(list: &Value) -> Vec<(String, AttrValue)> {
@@ -143,10 +146,10 @@ fn mastra_mode_matches_otel_exporter_1_4_0_span_by_span() {
         }
       }
       assert_eq!(mine, theirs, "{ctx}: attributes");
-      let order: Vec<&String> = g
+      let order: Vec<&str> = g
         .attributes
         .iter()
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.as_ref())
         .filter(|k| allowed(scenario, k).is_none())
         .collect();
       let golden_order: Vec<String> = golden_attrs(&w["attributes"])

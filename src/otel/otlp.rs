@@ -29,6 +29,9 @@ impl From<String> for AttrValue {
   }
 }
 
+/// An attribute's key. Most keys are the mapping's constants and are kept without a copy.
+pub type AttrKey = std::borrow::Cow<'static, str>;
+
 /// Span kinds, with their OTLP numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -52,7 +55,7 @@ pub enum StatusCode {
 pub struct OtelEvent {
   pub name: String,
   pub time_ns: u64,
-  pub attributes: Vec<(String, AttrValue)>,
+  pub attributes: Vec<(AttrKey, AttrValue)>,
 }
 
 /// One mapped span. Ids are lower-case hex, already padded.
@@ -65,7 +68,7 @@ pub struct OtelSpan {
   pub kind: Kind,
   pub start_ns: u64,
   pub end_ns: u64,
-  pub attributes: Vec<(String, AttrValue)>,
+  pub attributes: Vec<(AttrKey, AttrValue)>,
   pub events: Vec<OtelEvent>,
   pub status: StatusCode,
   pub status_message: String,
@@ -80,7 +83,7 @@ impl OtelSpan {
 /// Who produced the spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
-  pub resource: Vec<(String, AttrValue)>,
+  pub resource: Vec<(AttrKey, AttrValue)>,
   pub scope_name: String,
   pub scope_version: String,
 }
@@ -103,11 +106,11 @@ fn any(v: &AttrValue) -> AnyValue {
   AnyValue { value: Some(value) }
 }
 
-fn key_values(attrs: &[(String, AttrValue)]) -> Vec<KeyValue> {
+fn key_values(attrs: &[(AttrKey, AttrValue)]) -> Vec<KeyValue> {
   attrs
     .iter()
     .map(|(k, v)| KeyValue {
-      key: k.clone(),
+      key: k.to_string(),
       value: Some(any(v)),
       ..Default::default()
     })
@@ -378,11 +381,11 @@ fn kv_len(k: &str, v: &AttrValue) -> usize {
   str_len(1, k) + nested_len(2, any_len(v))
 }
 
-fn kvs_len(field: u32, attrs: &[(String, AttrValue)]) -> usize {
+fn kvs_len(field: u32, attrs: &[(AttrKey, AttrValue)]) -> usize {
   attrs.iter().map(|(k, v)| nested_len(field, kv_len(k, v))).sum()
 }
 
-fn put_kvs(w: &mut Vec<u8>, field: u32, attrs: &[(String, AttrValue)]) {
+fn put_kvs(w: &mut Vec<u8>, field: u32, attrs: &[(AttrKey, AttrValue)]) {
   for (k, v) in attrs {
     pb::nested(w, field, kv_len(k, v));
     pb::string(w, 1, k);

@@ -3,7 +3,7 @@
 //! and without serde's generic value path for attributes. Hex ids, camelCase names, 64-bit integers as strings, every
 //! field in the messages' order, defaults included, as the official serialisers write them.
 
-use super::otlp::{AttrValue, FLAGS, Origin, OtelEvent, OtelSpan, hex_pairs};
+use super::otlp::{AttrKey, AttrValue, FLAGS, Origin, OtelEvent, OtelSpan, hex_pairs};
 
 /// The request body for a batch of spans of one origin.
 pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
@@ -28,7 +28,7 @@ pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
 /// Room for the body: the fixed text of each message, and every string with an eighth more for escapes. A body that
 /// needs more grows once or twice.
 fn estimate(origin: &Origin, spans: &[OtelSpan]) -> usize {
-  let attrs = |a: &[(String, AttrValue)]| -> usize { a.iter().map(|(k, v)| 40 + room(k) + value_room(v)).sum() };
+  let attrs = |a: &[(AttrKey, AttrValue)]| -> usize { a.iter().map(|(k, v)| 40 + room(k) + value_room(v)).sum() };
   let span = |s: &OtelSpan| -> usize {
     420
       + room(&s.name)
@@ -102,7 +102,7 @@ fn event(w: &mut Vec<u8>, e: &OtelEvent) {
   w.extend_from_slice(b",\"droppedAttributesCount\":0}");
 }
 
-fn key_values(w: &mut Vec<u8>, attrs: &[(String, AttrValue)]) {
+fn key_values(w: &mut Vec<u8>, attrs: &[(AttrKey, AttrValue)]) {
   w.push(b'[');
   for (i, (k, v)) in attrs.iter().enumerate() {
     if i > 0 {

@@ -12,7 +12,7 @@
 
 use super::config::parse_headers;
 use super::mapping::Semconv;
-use super::otlp::{AttrValue, Origin};
+use super::otlp::{AttrKey, AttrValue, Origin};
 use crate::env::EnvSource;
 use serde_json::Value;
 
@@ -40,10 +40,10 @@ fn value(v: &Value) -> Option<AttrValue> {
   super::mapping::primitive_value(v)
 }
 
-fn set(list: &mut Vec<(String, AttrValue)>, key: &str, v: AttrValue) {
+fn set(list: &mut Vec<(AttrKey, AttrValue)>, key: &str, v: AttrValue) {
   match list.iter_mut().find(|(k, _)| k == key) {
     Some(slot) => slot.1 = v,
-    None => list.push((key.to_string(), v)),
+    None => list.push((key.to_string().into(), v)),
   }
 }
 
@@ -77,12 +77,12 @@ pub fn origin(inputs: &ResourceInputs, mode: Semconv, env: &impl EnvSource) -> O
       inputs.mastra_version.clone().unwrap_or_else(|| "unknown".into()),
     ),
   };
-  let mut resource = vec![
-    ("service.name".to_string(), AttrValue::Str(service)),
-    ("service.version".to_string(), AttrValue::Str(service_version)),
-    ("telemetry.sdk.name".to_string(), AttrValue::Str(sdk.into())),
-    ("telemetry.sdk.version".to_string(), AttrValue::Str(sdk_version.into())),
-    ("telemetry.sdk.language".to_string(), AttrValue::Str("nodejs".into())),
+  let mut resource: Vec<(AttrKey, AttrValue)> = vec![
+    ("service.name".into(), AttrValue::Str(service)),
+    ("service.version".into(), AttrValue::Str(service_version)),
+    ("telemetry.sdk.name".into(), AttrValue::Str(sdk.into())),
+    ("telemetry.sdk.version".into(), AttrValue::Str(sdk_version.into())),
+    ("telemetry.sdk.language".into(), AttrValue::Str("nodejs".into())),
   ];
   for (k, v) in env_attrs.iter().filter(|(k, _)| k != "service.name") {
     set(&mut resource, k, AttrValue::Str(v.clone()));
@@ -122,7 +122,7 @@ mod tests {
       attributes: None,
     };
     let o = origin(&inputs, Semconv::Mastra, &MapEnv::default());
-    let keys: Vec<&str> = o.resource.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = o.resource.iter().map(|(k, _)| k.as_ref()).collect();
     assert_eq!(
       keys,
       [

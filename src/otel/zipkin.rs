@@ -3,7 +3,7 @@
 //! timestamps, resource and span attributes as string tags, status as `otel.status_code` (+ `error` when there is a
 //! message), events as annotations holding the event name.
 
-use super::otlp::{AttrValue, Kind, OtelSpan, StatusCode};
+use super::otlp::{AttrKey, AttrValue, Kind, OtelSpan, StatusCode};
 use serde_json::{Map, Value, json};
 
 fn tag_value(v: &AttrValue) -> String {
@@ -19,10 +19,10 @@ fn tag_value(v: &AttrValue) -> String {
   }
 }
 
-fn span(s: &OtelSpan, service: &str, resource: &[(String, AttrValue)]) -> Value {
+fn span(s: &OtelSpan, service: &str, resource: &[(AttrKey, AttrValue)]) -> Value {
   let mut tags = Map::new();
   for (k, v) in resource.iter().chain(&s.attributes) {
-    tags.insert(k.clone(), Value::String(tag_value(v)));
+    tags.insert(k.to_string(), Value::String(tag_value(v)));
   }
   match s.status {
     StatusCode::Error => {
@@ -71,7 +71,7 @@ fn span(s: &OtelSpan, service: &str, resource: &[(String, AttrValue)]) -> Value 
 }
 
 /// The request body for a batch.
-pub fn encode(spans: &[OtelSpan], resource: &[(String, AttrValue)]) -> Vec<u8> {
+pub fn encode(spans: &[OtelSpan], resource: &[(AttrKey, AttrValue)]) -> Vec<u8> {
   let service = resource
     .iter()
     .find(|(k, _)| k == "service.name")

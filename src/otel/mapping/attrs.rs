@@ -1,11 +1,11 @@
 //! An ordered attribute list with the conversions the mappings share.
 
-use super::super::otlp::AttrValue;
+use super::super::otlp::{AttrKey, AttrValue};
 use crate::json::{Json, Num, Obj};
 
 /// Attributes in insertion order; a key set twice keeps its first position and takes the new value.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Attrs(Vec<(String, AttrValue)>);
+pub struct Attrs(Vec<(AttrKey, AttrValue)>);
 
 /// JSON text of a value, strings as they are (what 1.4.0 does before putting input or output in an attribute).
 pub fn text(v: &Json) -> String {
@@ -37,51 +37,52 @@ pub fn number(n: &Num) -> AttrValue {
 }
 
 impl Attrs {
-  pub fn set(&mut self, key: &str, value: AttrValue) {
-    match self.0.iter_mut().find(|(k, _)| k == key) {
+  pub fn set(&mut self, key: impl Into<AttrKey>, value: AttrValue) {
+    let key = key.into();
+    match self.0.iter_mut().find(|(k, _)| *k == key) {
       Some(slot) => slot.1 = value,
       None => {
         if self.0.capacity() == 0 {
           // Room for a typical span's attributes in one allocation.
           self.0.reserve(24);
         }
-        self.0.push((key.to_string(), value))
+        self.0.push((key, value))
       }
     }
   }
 
-  pub fn str(&mut self, key: &str, value: &str) {
+  pub fn str(&mut self, key: impl Into<AttrKey>, value: &str) {
     self.set(key, AttrValue::Str(value.to_string()));
   }
 
-  pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+  pub fn opt_str(&mut self, key: impl Into<AttrKey>, value: Option<&str>) {
     if let Some(v) = value {
       self.str(key, v);
     }
   }
 
   /// A value as text: strings as they are, anything else as JSON. Skips null and absent values.
-  pub fn text(&mut self, key: &str, value: Option<&Json>) {
+  pub fn text(&mut self, key: impl Into<AttrKey>, value: Option<&Json>) {
     if let Some(v) = value.filter(|v| !v.is_null()) {
       self.set(key, AttrValue::Str(text(v)));
     }
   }
 
   /// A numeric value, typed. Skips anything that is not a number.
-  pub fn num(&mut self, key: &str, value: Option<&Json>) {
+  pub fn num(&mut self, key: impl Into<AttrKey>, value: Option<&Json>) {
     if let Some(Json::Number(n)) = value {
       self.set(key, number(n));
     }
   }
 
-  pub fn bool(&mut self, key: &str, value: Option<&Json>) {
+  pub fn bool(&mut self, key: impl Into<AttrKey>, value: Option<&Json>) {
     if let Some(Json::Bool(b)) = value {
       self.set(key, AttrValue::Bool(*b));
     }
   }
 
   /// A list of strings as a real OTLP array.
-  pub fn str_array(&mut self, key: &str, values: Vec<String>) {
+  pub fn str_array(&mut self, key: impl Into<AttrKey>, values: Vec<String>) {
     self.set(key, AttrValue::StrArray(values));
   }
 
@@ -108,7 +109,7 @@ impl Attrs {
     self.0.retain(|(k, _)| k != key);
   }
 
-  pub fn into_vec(self) -> Vec<(String, AttrValue)> {
+  pub fn into_vec(self) -> Vec<(AttrKey, AttrValue)> {
     self.0
   }
 }

@@ -155,7 +155,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
     if a.get(k).is_none()
       && let Some(v) = primitive(v)
     {
-      a.set(k, v);
+      a.set(k.to_string(), v);
     }
   }
   Shape {

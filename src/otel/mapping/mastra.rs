@@ -76,7 +76,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
   }
   for (k, v) in &span.metadata {
     if let Some(v) = primitive(v) {
-      a.set(&["mastra.metadata.", k].concat(), v);
+      a.set(["mastra.metadata.", k].concat(), v);
     }
   }
   if span.is_root
@@ -145,8 +145,8 @@ fn content(span: &MastraSpan, r: Role, latest: bool, a: &mut Attrs) {
       a.text(GEN_AI_TOOL_CALL_RESULT, span.output.as_ref());
     }
     _ => {
-      a.text(&["mastra.", ty, ".input"].concat(), span.input.as_ref());
-      a.text(&["mastra.", ty, ".output"].concat(), span.output.as_ref());
+      a.text(["mastra.", ty, ".input"].concat(), span.input.as_ref());
+      a.text(["mastra.", ty, ".output"].concat(), span.output.as_ref());
     }
   }
 }
@@ -299,7 +299,7 @@ fn mcp_server(span: &MastraSpan, a: &mut Attrs) {
     ("client_name", "clientName"),
     ("client_version", "clientVersion"),
   ] {
-    a.text(&["mastra.mcp_server_request.", key].concat(), span.attr(field));
+    a.text(["mastra.mcp_server_request.", key].concat(), span.attr(field));
   }
 }
 
@@ -335,12 +335,12 @@ fn agent(span: &MastraSpan, opts: MapOptions, latest: bool, a: &mut Attrs) {
 }
 
 fn entry(span: &MastraSpan, ty: &str, a: &mut Attrs) {
-  a.text(&["mastra.", ty, ".entry_id"].concat(), span.attr("entryId"));
+  a.text(["mastra.", ty, ".entry_id"].concat(), span.attr("entryId"));
   a.text(
-    &["mastra.", ty, ".entry_description"].concat(),
+    ["mastra.", ty, ".entry_description"].concat(),
     span.attr("entryDescription"),
   );
-  a.text(&["mastra.", ty, ".entry_metadata"].concat(), span.attr("entryMetadata"));
+  a.text(["mastra.", ty, ".entry_metadata"].concat(), span.attr("entryMetadata"));
 }
 
 /// Workflow control-flow spans: each known attribute as `mastra.<type>.<snake_case>`, typed.
@@ -356,7 +356,7 @@ fn control_flow(span: &MastraSpan, ty: &str, a: &mut Attrs) {
   };
   for f in fields {
     if let Some(v) = span.attr(f).and_then(primitive) {
-      a.set(&["mastra.", ty, ".", &snake(f)].concat(), v);
+      a.set(["mastra.", ty, ".", &snake(f)].concat(), v);
     }
   }
   if ty != "workflow_conditional_eval" && ty != "workflow_wait_event" {
@@ -369,7 +369,7 @@ fn control_flow(span: &MastraSpan, ty: &str, a: &mut Attrs) {
 fn generic(span: &MastraSpan, ty: &str, a: &mut Attrs) {
   for (k, v) in &span.attributes {
     if let Some(v) = primitive(v) {
-      a.set(&["mastra.", ty, ".", &snake(k)].concat(), v);
+      a.set(["mastra.", ty, ".", &snake(k)].concat(), v);
     }
   }
 }

@@ -386,10 +386,10 @@ fn capture_content_false_drops_input_output_messages_and_instructions() {
         &TraceFacts::default(),
       )
       .unwrap();
-      let leaked: Vec<&String> = m
+      let leaked: Vec<&str> = m
         .attributes
         .iter()
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.as_ref())
         .filter(|k| {
           k.ends_with(".input")
             || k.ends_with(".output")
