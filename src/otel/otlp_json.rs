@@ -15,12 +15,7 @@ pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
   w.extend_from_slice(b",\"version\":");
   string(&mut w, &origin.scope_version);
   w.extend_from_slice(b",\"attributes\":[],\"droppedAttributesCount\":0},\"spans\":[");
-  for (i, s) in spans.iter().enumerate() {
-    if i > 0 {
-      w.push(b',');
-    }
-    span(&mut w, s);
-  }
+  list(&mut w, spans, span);
   w.extend_from_slice(b"],\"schemaUrl\":\"\"}],\"schemaUrl\":\"\"}]}");
   w
 }
@@ -79,12 +74,7 @@ fn span(w: &mut Vec<u8>, s: &OtelSpan) {
   w.extend_from_slice(b",\"attributes\":");
   key_values(w, &s.attributes);
   w.extend_from_slice(b",\"droppedAttributesCount\":0,\"events\":[");
-  for (i, e) in s.events.iter().enumerate() {
-    if i > 0 {
-      w.push(b',');
-    }
-    event(w, e);
-  }
+  list(w, &s.events, event);
   w.extend_from_slice(b"],\"droppedEventsCount\":0,\"links\":[],\"droppedLinksCount\":0,\"status\":{\"message\":");
   string(w, &s.status_message);
   w.extend_from_slice(b",\"code\":");
@@ -104,16 +94,13 @@ fn event(w: &mut Vec<u8>, e: &OtelEvent) {
 
 fn key_values(w: &mut Vec<u8>, attrs: &[(AttrKey, AttrValue)]) {
   w.push(b'[');
-  for (i, (k, v)) in attrs.iter().enumerate() {
-    if i > 0 {
-      w.push(b',');
-    }
+  list(w, attrs, |w, (k, v)| {
     w.extend_from_slice(b"{\"key\":");
     string(w, k);
     w.extend_from_slice(b",\"value\":");
     any_value(w, v);
     w.push(b'}');
-  }
+  });
   w.push(b']');
 }
 
@@ -138,18 +125,25 @@ fn any_value(w: &mut Vec<u8>, v: &AttrValue) {
     }
     AttrValue::StrArray(a) => {
       w.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
-      for (i, s) in a.iter().enumerate() {
-        if i > 0 {
-          w.push(b',');
-        }
+      list(w, a, |w, s| {
         w.extend_from_slice(b"{\"stringValue\":");
         string(w, s);
         w.push(b'}');
-      }
+      });
       w.extend_from_slice(b"]}");
     }
   }
   w.push(b'}');
+}
+
+/// The items of a JSON array, comma-separated, each written by `item`.
+fn list<T>(w: &mut Vec<u8>, items: &[T], item: impl Fn(&mut Vec<u8>, &T)) {
+  for (i, x) in items.iter().enumerate() {
+    if i > 0 {
+      w.push(b',');
+    }
+    item(w, x);
+  }
 }
 
 /// A number as `serde_json` writes it (a double that is not finite becomes `null`).
