@@ -159,3 +159,32 @@ test('an exporter collected while it holds starts lets them go without harm', as
   const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 20000 })
   assert.match(out, /alive/)
 })
+
+test('an end finds its held start whatever its JSON opens with: other key orders, escaped and wide ids', async (t) => {
+  const rx = await startReceiver()
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })
+  const spans = [
+    (extra) => ({ traceId: 'th', id: 'reordered', name: 'n', type: 'generic', isRootSpan: false, ...extra }),
+    (extra) => span('q"uote\\', extra),
+    (extra) => span('wïde', extra),
+    (extra) => span('日本', extra),
+    (extra) => span('x'.repeat(200), extra),
+  ]
+  e.onTracingEvent({ type: 'span_started', exportedSpan: root() })
+  for (const s of spans) e.onTracingEvent({ type: 'span_started', exportedSpan: s({ output: 'started' }) })
+  for (const s of [...spans].reverse()) e.onTracingEvent({ type: 'span_ended', exportedSpan: s({ output: 'ended' }) })
+  e.onTracingEvent({ type: 'span_ended', exportedSpan: root() })
+  await e.flush()
+  assert.equal(rx.requests.length, 1)
+  const body = rx.payloads()[0]
+  assert.deepEqual(
+    body.spans.map((s) => [s.id, s.output ?? null]),
+    [['root', null], ...spans.map((s) => [s().id, 'ended'])],
+    'each span once, at its start, as it ended',
+  )
+  const stats = e.stats()
+  assert.equal(stats.eventSpansKept, 0, 'no end went out as a span without a start')
+  assert.equal(stats.invalidEvents, 0)
+  assert.equal(stats.events, 12)
+})

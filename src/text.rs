@@ -136,6 +136,53 @@ fn push_utf16(units: &[u16], buf: &mut String) {
   }
 }
 
+impl SpanText {
+  /// The span id and trace id a text opens with, as `JSON.stringify` writes a Mastra span:
+  /// `{"id":"…","traceId":"…"`. Only ids of printable ASCII other than `\` (whose JSON is the id in quotes) are read;
+  /// `None` for anything else, and the caller reads the ids from the span instead.
+  pub fn leading_ids(&self) -> Option<(Id, Id)> {
+    match self {
+      SpanText::Utf8(s) => leading_ids(s.as_bytes()),
+      SpanText::Latin1(b) => leading_ids(b),
+      SpanText::Utf16(units) => {
+        // The opening narrowed to ASCII, up to the first wider unit (which no id read here contains).
+        let mut head = [0u8; LEADING_UNITS];
+        let mut n = 0;
+        for &u in units.iter().take(LEADING_UNITS) {
+          if u >= 0x80 {
+            break;
+          }
+          head[n] = u as u8;
+          n += 1;
+        }
+        leading_ids(&head[..n])
+      }
+    }
+  }
+}
+
+/// How much of a UTF-16 text `leading_ids` looks at: room for the keys and two inline ids.
+const LEADING_UNITS: usize = 2 * Id::INLINE + 32;
+
+fn leading_ids(text: &[u8]) -> Option<(Id, Id)> {
+  let rest = text.strip_prefix(b"{\"id\":\"")?;
+  let (id, rest) = plain_string(rest)?;
+  let rest = rest.strip_prefix(b",\"traceId\":\"")?;
+  let (trace, _) = plain_string(rest)?;
+  Some((Id::from(id), Id::from(trace)))
+}
+
+/// The characters up to the closing quote, and what follows it, when all are printable ASCII other than `\`.
+fn plain_string(text: &[u8]) -> Option<(&str, &[u8])> {
+  let end = text.iter().position(|&b| b == b'"')?;
+  let s = &text[..end];
+  if !s.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+    return None;
+  }
+  // Safety: every byte is printable ASCII.
+  Some((unsafe { std::str::from_utf8_unchecked(s) }, &text[end + 1..]))
+}
+
 /// A span or trace id as the JavaScript thread read it: stored inline up to [`Id::INLINE`] bytes (Mastra's ids are 16
 /// and 32 hex digits), so reading one, keeping it in maps and handing it to a worker allocates nothing. A longer id is
 /// kept on the heap.
@@ -229,6 +276,53 @@ mod tests {
 
   fn units(s: &str) -> Vec<u16> {
     s.encode_utf16().collect()
+  }
+
+  #[test]
+  fn leading_ids_reads_the_ids_a_mastra_span_opens_with() {
+    let ids = |t: SpanText| t.leading_ids().map(|(a, b)| (a.to_string(), b.to_string()));
+    let both = |s: &str| {
+      let got = ids(SpanText::Latin1(s.as_bytes().to_vec()));
+      assert_eq!(got, ids(SpanText::Utf16(units(s))), "{s}");
+      assert_eq!(got, ids(SpanText::Utf8(s.to_string())), "{s}");
+      got
+    };
+    let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+    assert_eq!(
+      both(r#"{"id":"ab12","traceId":"cd34","name":"x"}"#),
+      pair("ab12", "cd34")
+    );
+    assert_eq!(both(r#"{"id":"","traceId":"t"}"#), pair("", "t"));
+    assert_eq!(both(r#"{"id":"a b-c.d","traceId":"t"}"#), pair("a b-c.d", "t"));
+    // Escapes, other key orders, non-strings and cut texts are left to the caller.
+    for s in [
+      r#"{"id":"a"b","traceId":"t"}"#,
+      r#"{"id":"a\b","traceId":"t"}"#,
+      r#"{"id":"aé","traceId":"t"}"#,
+      r#"{"traceId":"t","id":"a"}"#,
+      r#"{"id":5,"traceId":"t"}"#,
+      r#"{"id":"a","name":"t"}"#,
+      r#"{"id":"a","traceId":"t"#,
+      r#"{"id":"a"#,
+      "",
+      "null",
+    ] {
+      assert_eq!(both(s), None, "{s}");
+    }
+    assert_eq!(ids(SpanText::Utf16(units(r#"{"id":"é","traceId":"t"}"#))), None);
+    assert_eq!(
+      ids(SpanText::Latin1(b"{\"id\":\"\xe9\",\"traceId\":\"t\"}".to_vec())),
+      None
+    );
+    // A UTF-16 text is read up to its first wide character, so its ids still count when that comes later.
+    assert_eq!(
+      ids(SpanText::Utf16(units(r#"{"id":"a","traceId":"t","name":"日本"}"#))),
+      pair("a", "t")
+    );
+    let long = "x".repeat(Id::INLINE + 1);
+    let text = format!(r#"{{"id":"{long}","traceId":"t"}}"#);
+    assert_eq!(ids(SpanText::Latin1(text.clone().into_bytes())), pair(&long, "t"));
+    assert_eq!(ids(SpanText::Utf16(units(&text))), pair(&long, "t"));
   }
 
   #[test]

@@ -147,14 +147,32 @@ pub fn short_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
 }
 
 /// An id (a string value) as UTF-8, read into the stack and kept inline: no allocation for ids up to
-/// [`Id::INLINE`](crate::text::Id::INLINE) bytes. `None` when the value is not a string.
+/// [`Id::INLINE`](crate::text::Id::INLINE) characters. Read as UTF-16, which V8 copies without encoding, and narrowed
+/// here when it is ASCII (Mastra's ids are hex). `None` when the value is not a string.
 pub fn id(env: sys::napi_env, v: sys::napi_value) -> Option<crate::text::Id> {
   use crate::text::Id;
-  let read = StackText::<{ Id::INLINE + 2 }>::read(env, v)?;
-  match read.text() {
-    Some(text) => text.map(Id::from),
-    None => short_string(env, v).map(Id::from),
+  let mut units = [0u16; Id::INLINE + 2];
+  let mut copied = 0usize;
+  let status = unsafe { sys::napi_get_value_string_utf16(env, v, units.as_mut_ptr(), units.len(), &mut copied) };
+  if status != sys::Status::napi_ok {
+    return None;
   }
+  if copied + 1 >= units.len() {
+    // Longer than the stack buffer: the general path.
+    return short_string(env, v).map(Id::from);
+  }
+  let units = &units[..copied];
+  if units.iter().fold(0, |acc, &u| acc | u) >= 0x80 {
+    return Some(Id::from(crate::text::utf16_to_string(units)));
+  }
+  let mut bytes = [0u8; Id::INLINE];
+  for (b, &u) in bytes.iter_mut().zip(units) {
+    *b = u as u8;
+  }
+  Some(Id::Inline {
+    len: copied as u8,
+    bytes,
+  })
 }
 
 /// A string value read as UTF-8 into a stack buffer of `N` bytes.

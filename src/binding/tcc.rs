@@ -14,11 +14,12 @@ use crate::text::{Id, SpanText};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Options of `new TCCMastraExporter(options)`. Every field is optional; empty strings count as missing, as with the
 /// reference's `||` fallbacks.
@@ -193,15 +194,16 @@ struct Core {
 /// only their end is serialised: the start is a reference to Mastra's span object and a place in the start order.
 /// A span still open when its root ends, after `HOLD_FOR`, beyond `MAX_HELD`, or at `flush()` is serialised as it
 /// stands and handed over as its start, as the reference does with the object it buffered.
+///
+/// Holding a start costs two hash-map insertions and no clock read: a span's age is counted in ticks of the
+/// exporter's timer (see [`HoldClock`]), and the spans held too long are found by a walk over those held, which the
+/// timer asks for every `SWEEP_EVERY`.
 #[derive(Default)]
 struct HeldSpans {
   by_id: HashMap<Id, HeldSpan>,
-  by_trace: HashMap<Id, Vec<Id>>,
-  /// Span ids by start time; an id no longer held is skipped.
-  by_age: VecDeque<(Instant, Id)>,
-  last_sweep: Option<Instant>,
-  /// Spans held, for the periodic sweep to skip an exporter holding none without a trip to the JavaScript thread.
-  count: Arc<AtomicUsize>,
+  /// Spans held per trace, so that a root's end looks for its trace's open spans only when there are any.
+  open_in_trace: HashMap<Id, u32>,
+  clock: Arc<HoldClock>,
   /// The key of this exporter's entry in `HELD`.
   id: u64,
 }
@@ -211,6 +213,18 @@ struct HeldSpan {
   trace: Id,
   seq: u64,
   root: bool,
+  /// The clock's tick when the span started.
+  born: u32,
+}
+
+/// The exporter's timer, shared with the JavaScript thread: it counts ticks of `SWEEP_EVERY` and says when the held
+/// starts should be checked (when the thread is busy with events and does not get to the timer's own sweep).
+#[derive(Default)]
+struct HoldClock {
+  ticks: AtomicU32,
+  sweep: AtomicBool,
+  /// Spans held, for the timer to skip an exporter holding none without a trip to the JavaScript thread.
+  count: AtomicUsize,
 }
 
 /// A held start taken back, with the span's id: its ids go over with its text, so the worker need not read them.
@@ -218,64 +232,106 @@ type Taken = (Id, HeldSpan);
 
 /// A span open this long is handed over as it stands.
 const HOLD_FOR: Duration = Duration::from_secs(1);
-/// At most this many starts are held; the oldest is handed over beyond it.
+/// How often the held starts are checked for spans open longer than `HOLD_FOR`.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// Ticks of `SWEEP_EVERY` after which a span has been open longer than `HOLD_FOR` (its start may fall anywhere
+/// within its first tick).
+const HOLD_TICKS: u32 = (HOLD_FOR.as_millis() / SWEEP_EVERY.as_millis()) as u32 + 1;
+/// At most this many starts are held; beyond it the oldest are handed over, a tenth of the bound at a time.
 const MAX_HELD: usize = 10_000;
 
 impl HeldSpans {
   fn hold(&mut self, id: Id, trace: Id, seq: u64, span: fast::Held, root: bool) -> Option<Taken> {
-    self.by_age.push_back((Instant::now(), id.clone()));
-    self.by_trace.entry(trace.clone()).or_default().push(id.clone());
-    let held = HeldSpan { span, trace, seq, root };
-    let again = match self.by_id.insert(id, held) {
-      Some(old) => self.by_age.back().map(|(_, id)| (id.clone(), old)),
-      None => None,
+    let born = self.clock.ticks.load(Ordering::Relaxed);
+    let held = HeldSpan {
+      span,
+      trace,
+      seq,
+      root,
+      born,
     };
+    *self.open_in_trace.entry(held.trace.clone()).or_default() += 1;
+    let again = match self.by_id.entry(id) {
+      Entry::Occupied(mut e) => {
+        let old = std::mem::replace(e.get_mut(), held);
+        Some((e.key().clone(), old))
+      }
+      Entry::Vacant(e) => {
+        e.insert(held);
+        None
+      }
+    };
+    if let Some((_, old)) = &again {
+      self.closed(&old.trace.clone());
+    }
     self.publish();
     again
   }
 
   fn publish(&self) {
-    self.count.store(self.by_id.len(), Ordering::Relaxed);
+    self.clock.count.store(self.by_id.len(), Ordering::Relaxed);
+  }
+
+  /// One span of `trace` is no longer held.
+  fn closed(&mut self, trace: &str) {
+    if let Some(n) = self.open_in_trace.get_mut(trace) {
+      *n -= 1;
+      if *n == 0 {
+        self.open_in_trace.remove(trace);
+      }
+    }
   }
 
   fn take(&mut self, id: &str) -> Option<Taken> {
     let (id, held) = self.by_id.remove_entry(id)?;
-    if let Some(ids) = self.by_trace.get_mut(&held.trace) {
-      ids.retain(|i| *i != id);
-      if ids.is_empty() {
-        self.by_trace.remove(&held.trace);
-      }
-    }
+    self.closed(&held.trace);
     self.publish();
     Some((id, held))
   }
 
+  /// The spans of `trace` still held, in start order.
   fn take_trace(&mut self, trace: &str) -> Vec<Taken> {
-    let ids = self.by_trace.remove(trace).unwrap_or_default();
-    let mut out: Vec<Taken> = ids.iter().filter_map(|id| self.by_id.remove_entry(id)).collect();
-    self.publish();
+    if !self.open_in_trace.contains_key(trace) {
+      return Vec::new();
+    }
+    self.take_where(|h| *h.trace == *trace)
+  }
+
+  /// The held spans `pick` chooses, in start order.
+  fn take_where(&mut self, pick: impl Fn(&HeldSpan) -> bool) -> Vec<Taken> {
+    let ids: Vec<Id> = self
+      .by_id
+      .iter()
+      .filter(|(_, h)| pick(h))
+      .map(|(id, _)| id.clone())
+      .collect();
+    let mut out: Vec<Taken> = ids.iter().filter_map(|id| self.take(id)).collect();
     out.sort_by_key(|(_, h)| h.seq);
     out
   }
 
-  /// Spans held longer than `HOLD_FOR` (all with `all`), and the oldest beyond `MAX_HELD`.
-  fn take_due(&mut self, now: Instant, all: bool) -> Vec<Taken> {
-    let mut out = Vec::new();
-    while let Some((born, id)) = self.by_age.front() {
-      let due = all || self.by_id.len() > MAX_HELD || now.saturating_duration_since(*born) >= HOLD_FOR;
-      if !due {
-        break;
-      }
-      let id = id.clone();
-      self.by_age.pop_front();
-      out.extend(self.take(&id));
+  /// True when the held starts should be checked now: the timer asked, or more than `MAX_HELD` are held.
+  fn due(&self) -> bool {
+    self.by_id.len() > MAX_HELD || self.clock.sweep.load(Ordering::Relaxed)
+  }
+
+  /// Spans held longer than `HOLD_FOR` (all with `all`), and the oldest beyond `MAX_HELD`, in start order.
+  fn take_due(&mut self, all: bool) -> Vec<Taken> {
+    self.clock.sweep.store(false, Ordering::Relaxed);
+    if all {
+      return self.take_where(|_| true);
     }
-    // Ids of spans that ended are skipped lazily; keep the queue from growing past the spans held.
-    if self.by_age.len() > 2 * self.by_id.len() + 1024 {
-      let by_id = &self.by_id;
-      self.by_age.retain(|(_, id)| by_id.contains_key(id));
+    let now = self.clock.ticks.load(Ordering::Relaxed);
+    let mut out = self.take_where(|h| now.wrapping_sub(h.born) >= HOLD_TICKS);
+    if self.by_id.len() > MAX_HELD {
+      // The oldest, down to nine tenths of the bound, so that the next ones held do not each pay for a walk.
+      let mut seqs: Vec<u64> = self.by_id.values().map(|h| h.seq).collect();
+      let n = self.by_id.len() - MAX_HELD * 9 / 10;
+      let (_, last, _) = seqs.select_nth_unstable(n - 1);
+      let last = *last;
+      out.extend(self.take_where(|h| h.seq <= last));
+      out.sort_by_key(|(_, h)| h.seq);
     }
-    out.sort_by_key(|(_, h)| h.seq);
     out
   }
 }
@@ -313,25 +369,28 @@ impl JsTccMastraExporter {
     let log = Logger::new(sink, debug);
     let inner = Arc::new(TccExporter::start(config, log, busy.clone()));
     let id = NEXT_EXPORTER_ID.fetch_add(1, Ordering::Relaxed);
-    let count = Arc::new(AtomicUsize::new(0));
+    let clock = Arc::new(HoldClock::default());
     let held = (!debug).then(|| {
       Rc::new(RefCell::new(HeldSpans {
         id,
-        count: count.clone(),
+        clock: clock.clone(),
         ..HeldSpans::default()
       }))
     });
     if let Some(held) = &held {
       let entry = (Rc::downgrade(held), Arc::downgrade(&inner), Arc::downgrade(&host));
       HELD.with(|h| h.borrow_mut().insert(id, entry));
-      // Spans open past `HOLD_FOR` are handed over even when no further event arrives to notice them.
+      // The clock ticks; spans open past `HOLD_FOR` are handed over even when no further event arrives to notice
+      // them.
       let host = Arc::downgrade(&host);
       runtime::handle().spawn(async move {
-        let mut tick = tokio::time::interval(HOLD_FOR);
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
           tick.tick().await;
           let Some(host) = host.upgrade() else { break };
-          if count.load(Ordering::Relaxed) > 0 {
+          clock.ticks.fetch_add(1, Ordering::Relaxed);
+          if clock.count.load(Ordering::Relaxed) > 0 {
+            clock.sweep.store(true, Ordering::Relaxed);
             host.run_on_js(Box::new(move |env| sweep(env, id)));
           }
         }
@@ -345,7 +404,7 @@ impl JsTccMastraExporter {
       Box::new(move |env| {
         let exporter = weak.upgrade()?;
         if let Some(held) = held_weak.as_ref().and_then(Weak::upgrade) {
-          hand_over(env, &exporter, held.borrow_mut().take_due(Instant::now(), true));
+          hand_over(env, &exporter, held.borrow_mut().take_due(true));
         }
         // A few rounds at most: `beforeExit` fires again after each flush.
         let exporter = Some(exporter).filter(|e| e.has_unsent())?;
@@ -440,7 +499,7 @@ impl JsTccMastraExporter {
   #[napi(ts_return_type = "Promise<any>")]
   pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Option<f64>) -> Result<PromiseRaw<'env, JsFlushReport>> {
     if let Some(held) = &self.core.held {
-      let all = held.borrow_mut().take_due(Instant::now(), true);
+      let all = held.borrow_mut().take_due(true);
       self.core.hand_over(env, all);
     }
     let inner = self.core.inner.clone();
@@ -561,7 +620,7 @@ impl Core {
           let id = id()?;
           let root = root()?;
           let trace = if root { trace()? } else { None };
-          self.on_end(env, held, EndText::Span(span), root, id, trace)
+          self.on_end(env, held, host::span_json(env, span), root, id, trace)
         }
       }
     });
@@ -573,24 +632,15 @@ impl Core {
     if let Err(problem) = result {
       self.invalid(problem);
     }
-    let now = Instant::now();
     let due = {
       let mut h = held.borrow_mut();
-      let sweep = h
-        .last_sweep
-        .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY);
-      if sweep || h.by_id.len() > MAX_HELD {
-        h.last_sweep = Some(now);
-        h.take_due(now, false)
-      } else {
-        Vec::new()
-      }
+      if h.due() { h.take_due(false) } else { Vec::new() }
     };
     self.hand_over(env, due);
   }
 
   /// The native functions the entry point's JavaScript wrapper calls: `hold(span, id, traceId)`, `update(span, id)`,
-  /// `end(json, id, traceId, isRoot, narrow)`, `begin(json, narrow)` (a start handed over at once) and
+  /// `end(json, span, isRoot, narrow)`, `begin(json, narrow)` (a start handed over at once) and
   /// `rooted(span, id, traceId, metadataJson, narrow)` (a root's start).
   fn wrapper_natives(self: &Rc<Self>) -> Vec<fast::Entry> {
     vec![
@@ -606,16 +656,23 @@ impl Core {
       }),
       self.native(|core, env, held, a| core.on_update(env, held, a[0], fast::id(env.raw(), a[1]))),
       self.native(|core, env, held, a| {
-        let root = fast::is_true(env.raw(), a[3]);
-        let trace = if root { fast::id(env.raw(), a[2]) } else { None };
-        core.on_end(
-          env,
-          held,
-          EndText::Text(a[0], a[4]),
-          root,
-          fast::id(env.raw(), a[1]),
-          trace,
-        )
+        let raw = env.raw();
+        let json = text(raw, a[0], a[3]);
+        let root = fast::is_true(raw, a[2]);
+        // The ids from the text's opening, as Mastra's spans serialise; else from the span.
+        let (id, trace) = match json.as_ref().ok().and_then(SpanText::leading_ids) {
+          Some((id, trace)) => (Some(id), root.then_some(trace)),
+          None => {
+            let id = fast::id(raw, fast::get(raw, a[1], Key::Id)?);
+            let trace = if root {
+              fast::id(raw, fast::get(raw, a[1], Key::TraceId)?)
+            } else {
+              None
+            };
+            (id, trace)
+          }
+        };
+        core.on_end(env, held, json, root, id, trace)
       }),
       self.native(|core, env, _, a| {
         core.push(env, EventKind::Started, text(env.raw(), a[0], a[1])?);
@@ -745,7 +802,7 @@ impl Core {
     &self,
     env: &Env,
     held: &RefCell<HeldSpans>,
-    text: EndText,
+    json: StdResult<SpanText, String>,
     root: bool,
     id: Option<Id>,
     trace: Option<Id>,
@@ -755,7 +812,6 @@ impl Core {
       let open = held.borrow_mut().take_trace(&trace);
       self.hand_over(env, open);
     }
-    let json = text.into_text(env);
     let Some((id, start)) = start else {
       self.push(env, EventKind::Ended, json?);
       return Ok(());
@@ -809,30 +865,11 @@ impl Core {
   }
 }
 
-/// How often the held starts are checked for spans open longer than `HOLD_FOR`.
-const SWEEP_EVERY: Duration = Duration::from_millis(250);
-
 type StdResult<T, E> = std::result::Result<T, E>;
 
 /// One step of the entry point's JavaScript wrapper, with the arguments it passed.
 type WrappedStep =
   fn(&Core, &Env, &RefCell<HeldSpans>, &[napi::sys::napi_value; fast::MAX_ARGS]) -> StdResult<(), String>;
-
-/// An ended span: its object, or its text when the entry point's JavaScript wrapper serialised it already.
-enum EndText {
-  Span(napi::sys::napi_value),
-  /// The text, and whether it is narrow (see [`fast::span_text`]).
-  Text(napi::sys::napi_value, napi::sys::napi_value),
-}
-
-impl EndText {
-  fn into_text(self, env: &Env) -> StdResult<SpanText, String> {
-    match self {
-      EndText::Span(span) => host::span_json(env, span),
-      EndText::Text(json, narrow) => text(env.raw(), json, narrow),
-    }
-  }
-}
 
 /// Span JSON the entry point's JavaScript wrapper made.
 fn text(
@@ -881,7 +918,11 @@ fn sweep(env: &Env, id: u64) {
   }) else {
     return;
   };
-  let due = held.borrow_mut().take_due(Instant::now(), false);
+  let due = {
+    let mut h = held.borrow_mut();
+    // Events may have done it already.
+    if h.due() { h.take_due(false) } else { Vec::new() }
+  };
   if hand_over(env, &exporter, due) {
     host.hold(env);
   }
@@ -895,6 +936,7 @@ impl ObjectFinalize for JsTccMastraExporter {
       for (_, span) in h.by_id.drain() {
         span.span.release(env.raw());
       }
+      h.open_in_trace.clear();
       h.publish();
       let _ = HELD.try_with(|registry| registry.borrow_mut().remove(&h.id));
     }

@@ -2,7 +2,8 @@
 // event here, in code V8 compiles together with the caller, and hands the native side only what each step needs: a
 // start's span object (held until the span ends) with its id and trace id, and for a root also its metadata as JSON
 // text (the run id and metadata are frozen at the root's start); an update's span and id; an end's JSON text
-// (serialised once, here) with its id, trace id and root flag; a start without ids as JSON text. Anything else (not
+// (serialised once, here) with its span and root flag (the native side reads the ids from the text's opening, where
+// Mastra's spans have them, and from the span otherwise); a start without ids as JSON text. Anything else (not
 // an object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
 // the event again, counts and reports what is wrong, and falls back to the careful serialiser.
 //
@@ -40,9 +41,7 @@
             id = span.id
             step = 2
           } else if (type === 'span_ended') {
-            id = span.id
             root = span.isRootSpan === true
-            if (root) trace = span.traceId
             json = JSON.stringify(span)
             if (typeof json === 'string') step = 3
           }
@@ -53,7 +52,7 @@
     }
     if (step === 1) hold(span, id, trace)
     else if (step === 2) update(span, id)
-    else if (step === 3) end(json, id, trace, root, !WIDE.test(json))
+    else if (step === 3) end(json, span, root, !WIDE.test(json))
     else if (step === 4) begin(json, !WIDE.test(json))
     else if (step === 5) rooted(span, id, trace, json, typeof json === 'string' && !WIDE.test(json))
     else handle(event)
