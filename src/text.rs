@@ -2,6 +2,8 @@
 //! length known up front: as Latin-1 (one byte per character, a plain copy) when no character is wider, which is the
 //! usual case for span JSON, and as UTF-16 otherwise. The transcoding to UTF-8 happens here, on a worker thread.
 
+use std::sync::Arc;
+
 /// The text of one serialised span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpanText {
@@ -9,6 +11,8 @@ pub enum SpanText {
   Utf16(Vec<u16>),
   /// Characters U+0000 to U+00FF, one byte each.
   Latin1(Vec<u8>),
+  /// The same, written into a shared chunk (see [`Slabs`]).
+  Slab(Slab),
 }
 
 impl SpanText {
@@ -18,6 +22,7 @@ impl SpanText {
       SpanText::Utf8(s) => s.len(),
       SpanText::Utf16(u) => u.len() * 2,
       SpanText::Latin1(b) => b.len(),
+      SpanText::Slab(b) => b.len(),
     }
   }
 
@@ -32,6 +37,7 @@ impl SpanText {
         give_back(units);
       }
       SpanText::Latin1(bytes) => push_latin1(&bytes, buf),
+      SpanText::Slab(slab) => push_latin1(slab.bytes(), buf),
     }
   }
 
@@ -55,7 +61,131 @@ impl SpanText {
         push_latin1(&bytes, &mut s);
         s
       }
+      SpanText::Slab(slab) => {
+        let bytes = slab.bytes();
+        let mut s = String::with_capacity(bytes.len() + if bytes.is_ascii() { 0 } else { bytes.len() / 8 });
+        push_latin1(bytes, &mut s);
+        s
+      }
     }
+  }
+}
+
+/// Latin-1 text written into a chunk that [`Slabs`] hands out: the bytes `start..start + len` of it.
+#[derive(Clone)]
+pub struct Slab {
+  chunk: Arc<Chunk>,
+  start: usize,
+  len: usize,
+}
+
+impl Slab {
+  pub fn bytes(&self) -> &[u8] {
+    // Safety: `Slabs::write` wrote these bytes before it made the slab, and writes nothing there while any slab of
+    // the chunk is alive (it reuses a chunk only once it holds the only reference).
+    unsafe { std::slice::from_raw_parts(self.chunk.ptr().add(self.start), self.len) }
+  }
+
+  pub fn len(&self) -> usize {
+    self.len
+  }
+
+  pub fn is_empty(&self) -> bool {
+    self.len == 0
+  }
+}
+
+impl PartialEq for Slab {
+  fn eq(&self, other: &Self) -> bool {
+    self.bytes() == other.bytes()
+  }
+}
+
+impl Eq for Slab {}
+
+impl std::fmt::Debug for Slab {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    write!(f, "Slab({:?})", String::from_utf8_lossy(self.bytes()))
+  }
+}
+
+struct Chunk(Box<[std::cell::UnsafeCell<u8>]>);
+
+// Safety: a chunk's bytes are written only through `Slabs`, into room no slab covers yet, and read through slabs
+// once written (the queue that carries a slab to a worker orders the write before the read).
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+  fn new() -> Arc<Self> {
+    let bytes = vec![0u8; CHUNK_BYTES].into_boxed_slice();
+    // Safety: `UnsafeCell<u8>` has the layout of `u8`.
+    let cells = unsafe { Box::from_raw(Box::into_raw(bytes) as *mut [std::cell::UnsafeCell<u8>]) };
+    Arc::new(Chunk(cells))
+  }
+
+  fn ptr(&self) -> *mut u8 {
+    std::cell::UnsafeCell::raw_get(self.0.as_ptr())
+  }
+}
+
+/// Room for span text in large chunks, one after another, for the thread that copies spans out: a text costs a
+/// reference count instead of an allocation, and a chunk whose texts the workers are done with is written again,
+/// its memory already mapped and warm. (Each text allocated on its own was the largest native cost on the
+/// JavaScript thread: the allocator's slow path, refilling from memory freed on the workers, and fresh pages.)
+#[derive(Default)]
+pub struct Slabs {
+  current: Option<Arc<Chunk>>,
+  /// Where the next text goes in `current`.
+  at: usize,
+  /// Chunks written full, oldest first, until their texts are gone and they can be written again.
+  full: std::collections::VecDeque<Arc<Chunk>>,
+}
+
+/// Bytes per chunk.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Larger texts get their own allocation.
+pub const MAX_SLAB_BYTES: usize = CHUNK_BYTES / 4;
+/// Full chunks kept for reuse; beyond this the oldest is let go (freed once its texts are).
+const KEPT_CHUNKS: usize = 16;
+
+impl Slabs {
+  /// Lets `fill` write at most `len` bytes (it gets `len + 1` of room, for a terminating zero it may add) and
+  /// returns what it says it wrote, at most `len`. `None` when `len` exceeds [`MAX_SLAB_BYTES`] or `fill` fails.
+  pub fn write(&mut self, len: usize, fill: impl FnOnce(*mut u8, usize) -> Option<usize>) -> Option<Slab> {
+    if len > MAX_SLAB_BYTES {
+      return None;
+    }
+    if self.current.is_none() || self.at + len + 1 > CHUNK_BYTES {
+      self.next_chunk();
+    }
+    let chunk = self.current.as_ref().expect("set above");
+    // Safety: `at + len + 1 <= CHUNK_BYTES`, and no slab covers `at..` (slabs are cut below `at` only).
+    let written = fill(unsafe { chunk.ptr().add(self.at) }, len + 1)?.min(len);
+    let slab = Slab {
+      chunk: chunk.clone(),
+      start: self.at,
+      len: written,
+    };
+    self.at += written;
+    Some(slab)
+  }
+
+  fn next_chunk(&mut self) {
+    if let Some(full) = self.current.take() {
+      self.full.push_back(full);
+    }
+    self.at = 0;
+    // The oldest full chunk, when no slab of it is left (its texts went first).
+    if let Some(oldest) = self.full.front_mut()
+      && Arc::get_mut(oldest).is_some()
+    {
+      self.current = self.full.pop_front();
+      return;
+    }
+    if self.full.len() > KEPT_CHUNKS {
+      self.full.pop_front();
+    }
+    self.current = Some(Chunk::new());
   }
 }
 
@@ -144,6 +274,7 @@ impl SpanText {
     match self {
       SpanText::Utf8(s) => leading_ids(s.as_bytes()),
       SpanText::Latin1(b) => leading_ids(b),
+      SpanText::Slab(b) => leading_ids(b.bytes()),
       SpanText::Utf16(units) => {
         // The opening narrowed to ASCII, up to the first wider unit (which no id read here contains).
         let mut head = [0u8; LEADING_UNITS];
@@ -276,6 +407,77 @@ mod tests {
 
   fn units(s: &str) -> Vec<u16> {
     s.encode_utf16().collect()
+  }
+
+  fn write(slabs: &mut Slabs, text: &[u8]) -> Option<Slab> {
+    slabs.write(text.len(), |at, room| {
+      assert_eq!(room, text.len() + 1);
+      // As napi does: the text, then a terminating zero.
+      unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), at, text.len());
+        *at.add(text.len()) = 0;
+      }
+      Some(text.len())
+    })
+  }
+
+  #[test]
+  fn slabs_keep_every_text_intact_across_chunks_and_reuse_a_chunk_only_once_its_texts_are_gone() {
+    let mut slabs = Slabs::default();
+    let texts: Vec<Vec<u8>> = (0..2000u32)
+      .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "é".repeat((i % 700) as usize)).into_bytes())
+      .collect();
+    let kept: Vec<Slab> = texts.iter().map(|t| write(&mut slabs, t).expect("fits")).collect();
+    for (t, s) in texts.iter().zip(&kept) {
+      assert_eq!(s.bytes(), &t[..]);
+    }
+    let chunks = |v: &[Slab]| {
+      let mut p: Vec<*const Chunk> = v.iter().map(|s| Arc::as_ptr(&s.chunk)).collect();
+      p.dedup();
+      p
+    };
+    let first = chunks(&kept);
+    assert!(first.len() > 4, "{} chunks", first.len());
+    // While every text is alive, new ones go after them in the chunk being written, then to new chunks, and nothing
+    // already written changes.
+    let more: Vec<Slab> = texts.iter().take(500).map(|t| write(&mut slabs, t).unwrap()).collect();
+    let current = *first.last().unwrap();
+    assert!(chunks(&more).iter().all(|c| *c == current || !first.contains(c)));
+    for (t, s) in texts.iter().zip(&kept) {
+      assert_eq!(s.bytes(), &t[..]);
+    }
+    // Once the oldest texts are gone, their chunk is written again.
+    drop(kept);
+    let again: Vec<Slab> = texts.iter().map(|t| write(&mut slabs, t).unwrap()).collect();
+    assert!(chunks(&again).iter().any(|c| first.contains(c)), "a chunk is reused");
+    for (t, s) in texts.iter().zip(&again) {
+      assert_eq!(s.bytes(), &t[..]);
+    }
+    for (t, s) in texts.iter().zip(&more) {
+      assert_eq!(s.bytes(), &t[..]);
+    }
+  }
+
+  #[test]
+  fn slabs_refuse_large_texts_and_failed_copies_and_read_like_owned_latin1() {
+    let mut slabs = Slabs::default();
+    assert!(slabs.write(MAX_SLAB_BYTES + 1, |_, _| Some(0)).is_none());
+    assert!(slabs.write(10, |_, _| None).is_none());
+    let text = "{\"id\":\"a\",\"traceId\":\"t\",\"x\":\"caf\u{e9}\"}";
+    let latin1: Vec<u8> = text.chars().map(|c| c as u8).collect();
+    let slab = SpanText::Slab(write(&mut slabs, &latin1).unwrap());
+    assert_eq!(SpanText::Latin1(latin1.clone()).into_string(), text);
+    assert_eq!(slab.size(), latin1.len());
+    assert_eq!(
+      slab.leading_ids().map(|(a, b)| (a.to_string(), b.to_string())),
+      Some(("a".into(), "t".into()))
+    );
+    let mut buf = String::new();
+    slab.clone().read_into(&mut buf);
+    assert_eq!(buf, text);
+    assert_eq!(slab.into_string(), text);
+    let empty = write(&mut slabs, b"").unwrap();
+    assert!(empty.is_empty());
   }
 
   #[test]

@@ -107,33 +107,49 @@ pub fn utf16(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u16>> {
   Some(buf)
 }
 
-/// A string value's text as Latin-1 bytes. Only for a string with no character above U+00FF (wider ones would be
-/// cut to their low byte); `None` when the value is not a string.
-pub fn latin1(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+/// A string value's length in Latin-1 bytes (its length in characters). `None` when the value is not a string.
+fn latin1_len(env: sys::napi_env, v: sys::napi_value) -> Option<usize> {
   let mut len = 0usize;
-  if unsafe { sys::napi_get_value_string_latin1(env, v, ptr::null_mut(), 0, &mut len) } != sys::Status::napi_ok {
-    return None;
-  }
-  let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
+  let status = unsafe { sys::napi_get_value_string_latin1(env, v, ptr::null_mut(), 0, &mut len) };
+  (status == sys::Status::napi_ok).then_some(len)
+}
+
+/// Copies a string value's text as Latin-1 into `room` bytes at `at` (with a terminating zero); the bytes copied.
+fn latin1_into(env: sys::napi_env, v: sys::napi_value, at: *mut u8, room: usize) -> Option<usize> {
   let mut copied = 0usize;
-  let status = unsafe { sys::napi_get_value_string_latin1(env, v, buf.as_mut_ptr().cast(), len + 1, &mut copied) };
-  if status != sys::Status::napi_ok {
-    return None;
-  }
+  let status = unsafe { sys::napi_get_value_string_latin1(env, v, at.cast(), room, &mut copied) };
+  (status == sys::Status::napi_ok).then_some(copied)
+}
+
+/// A string value's text as Latin-1 bytes, of `len` characters. Only for a string with no character above U+00FF
+/// (wider ones would be cut to their low byte); `None` when the value is not a string.
+fn latin1(env: sys::napi_env, v: sys::napi_value, len: usize) -> Option<Vec<u8>> {
+  let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
+  let copied = latin1_into(env, v, buf.as_mut_ptr(), len + 1)?;
   // Safety: napi wrote `copied` (<= len) bytes into the buffer.
-  unsafe { buf.set_len(copied) };
+  unsafe { buf.set_len(copied.min(len)) };
   Some(buf)
 }
 
+thread_local! {
+  /// Room for the span text this thread copies out (see [`Slabs`](crate::text::Slabs)).
+  static SLABS: std::cell::RefCell<crate::text::Slabs> = std::cell::RefCell::new(crate::text::Slabs::default());
+}
+
 /// Span JSON a wrapper serialised: copied as Latin-1 when `narrow` is `true` (the wrapper found no character above
-/// U+00FF), as UTF-16 otherwise. `None` when the value is not a string.
+/// U+00FF), into this thread's chunks unless it is large, and as UTF-16 otherwise. `None` when the value is not a
+/// string.
 pub fn span_text(env: sys::napi_env, v: sys::napi_value, narrow: sys::napi_value) -> Option<crate::text::SpanText> {
   use crate::text::SpanText;
-  if is_true(env, narrow) {
-    latin1(env, v).map(SpanText::Latin1)
-  } else {
-    utf16(env, v).map(SpanText::Utf16)
+  if !is_true(env, narrow) {
+    return utf16(env, v).map(SpanText::Utf16);
   }
+  let len = latin1_len(env, v)?;
+  if len <= crate::text::MAX_SLAB_BYTES {
+    let slab = SLABS.with(|s| s.borrow_mut().write(len, |at, room| latin1_into(env, v, at, room)));
+    return slab.map(SpanText::Slab);
+  }
+  latin1(env, v, len).map(SpanText::Latin1)
 }
 
 /// A short string value (an event type, an id) as UTF-8. `None` when the value is not a string.
