@@ -202,7 +202,7 @@ export interface OtelExporterConfig {
   maxConcurrentExports?: number
   /**
    * Bytes of batches waiting behind the requests in flight; the oldest is dropped beyond it.
-   * @default 536870912
+   * @default 1073741824
    */
   maxExportBacklogBytes?: number
   /**
@@ -383,7 +383,7 @@ export interface TCCMastraExporterConfig {
   maxConcurrentExports?: number
   /**
    * Bytes of runs waiting behind the requests in flight; the oldest is dropped beyond it.
-   * @default 536870912
+   * @default 1073741824
    */
   maxExportBacklogBytes?: number
   /**

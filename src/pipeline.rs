@@ -435,9 +435,9 @@ pub const DEFAULT_MAX_QUEUE_ITEMS: usize = 1_000_000;
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1024 * 1024 * 1024;
 /// Default of [`PipelineLimits::max_concurrent_exports`].
 pub const DEFAULT_MAX_CONCURRENT_EXPORTS: usize = 8;
-/// Default of [`PipelineLimits::max_backlog_bytes`]: 512 MiB, so a burst of a million spans waits here for the
-/// collector rather than being dropped.
-pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 512 * 1024 * 1024;
+/// Default of [`PipelineLimits::max_backlog_bytes`]: 1 GiB, so a burst of a million spans waits here for the
+/// collector rather than being dropped (TCC run bodies waiting for a receiver on the same two cores passed 512 MiB).
+pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 1024 * 1024 * 1024;
 /// Default of [`PipelineLimits::flush_timeout`].
 pub const DEFAULT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -94,7 +94,7 @@ pub struct JsOtelOptions {
   /// @default 8
   pub max_concurrent_exports: Option<u32>,
   /// Bytes of batches waiting behind the requests in flight; the oldest is dropped beyond it.
-  /// @default 536870912
+  /// @default 1073741824
   pub max_export_backlog_bytes: Option<f64>,
   /// How long `flush()` and `shutdown()` wait by default, in milliseconds.
   /// @default 30000
