@@ -25,6 +25,7 @@ const once = (p, ev) => new Promise((r) => p.once(ev, r))
 
 async function runOne(name) {
   const receiver = child('receiver.mjs', [])
+  const receiverExited = once(receiver, 'exit')
   const { port } = await once(receiver, 'message')
   const subject = child('subject.mjs', [name, String(spans), String(port), String(rate)])
   const exited = once(subject, 'exit')
@@ -41,7 +42,10 @@ async function runOne(name) {
     await new Promise((res) => setTimeout(res, 20))
   }
   receiver.kill()
-  await exited
+  // Both processes are gone, and the machine has had a second to settle, before the next subject starts: right after
+  // a reference's process had exited, the next subject's import measured 20 to 42 ms instead of about 10.
+  await Promise.all([exited, receiverExited])
+  await new Promise((res) => setTimeout(res, 1000))
   return {
     ...r,
     delivered: got.spans,
