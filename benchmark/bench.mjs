@@ -63,7 +63,7 @@ for (let round = 0; round < rounds; round++) {
     all[s].push(r)
     const drops = Object.entries(r.stats ?? {}).filter(([k, v]) => /^dropped|Failed$|^spansFailed|^runsFailed/.test(k) && v > 0)
     if (drops.length) console.log(`         ${s} dropped or failed: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}`)
-        console.log(`round ${round + 1} ${s.padEnd(18)} ${((r.cpuTotalMs * 1000) / r.spans).toFixed(2)} µs/span JS-thread CPU, ${((r.eluActiveMs * 1000) / r.spans).toFixed(2)} µs/span active, ${r.delivered}/${r.spans} delivered, ${r.wallMs} ms`)
+        console.log(`round ${round + 1} ${s.padEnd(18)} ${((r.cpuTotalMs * 1000) / r.spans).toFixed(2)} µs/span JS-thread CPU, ${((r.eluActiveMs * 1000) / r.spans).toFixed(2)} µs/span active, ${r.delivered}/${r.spans} delivered, ${r.wallMs} ms, JS thread waited ${Math.round(r.jsWaitMs)} ms for a CPU`)
   }
 }
 
@@ -95,12 +95,16 @@ const table = subjects.map((s) => {
     peakQueue: median(rs.map((r) => r.peakQueue ?? 0)),
     // Minor page faults of the JavaScript thread per 1,000 spans.
     jsFaultsPerKSpan: (median(rs.map((r) => r.faults ?? 0)) * 1000) / rs[0].spans,
+    // During the replay: how long the JavaScript thread was ready but waited for a CPU, and how often it was
+    // preempted (on two cores, by the exporter's threads, the receiver and V8's helpers).
+    jsWaitMs: median(rs.map((r) => r.jsWaitMs ?? 0)),
+    jsPreempted: median(rs.map((r) => r.jsPreempted ?? 0)),
   }
 })
 const by = Object.fromEntries(table.map((t) => [t.subject, t]))
 const ratio = (a, b) => (by[a] && by[b] && by[b].jsUsPerSpan ? (by[a].jsUsPerSpan / by[b].jsUsPerSpan).toFixed(2) + 'x' : 'n/a')
 console.log(`\n${spans} spans ${rate ? `at ${rate} spans/s` : 'in a burst'}, ${rounds} rounds, medians; jsUsPerSpan = JS-thread CPU per span through flush(), activeUsPerSpan = event-loop active time per span, both minus the no-op baseline; exporterThreadsUsPerSpan = CPU of our exporters' own threads per span\n`)
-console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), activeUsPerSpan: t.activeUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1), exporterThreadsUsPerSpan: t.exporterThreadsUsPerSpan.toFixed(2), jsFaultsPerKSpan: t.jsFaultsPerKSpan.toFixed(1) })))
+console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), activeUsPerSpan: t.activeUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1), exporterThreadsUsPerSpan: t.exporterThreadsUsPerSpan.toFixed(2), jsFaultsPerKSpan: t.jsFaultsPerKSpan.toFixed(1), jsWaitMs: t.jsWaitMs.toFixed(0) })))
 console.log(`OtelExporter (proto) vs floor: ${ratio('otel-native-proto', 'floor')}, vs @mastra/otel-exporter (proto): ${ratio('otel-native-proto', 'otel-js-proto')}`)
 console.log(`TCCMastraExporter vs floor: ${ratio('tcc-native', 'floor')}, vs the JS TCC reference: ${ratio('tcc-native', 'tcc-js')}`)
 const vs = (a, b, key) => (by[a] && by[b] && by[b][key] ? (by[a][key] / by[b][key]).toFixed(2) + 'x' : 'n/a')

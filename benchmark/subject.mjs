@@ -173,6 +173,14 @@ const sampler = setInterval(() => {
 // Minor page faults of the JavaScript thread (each one costs microseconds in a VM), from /proc.
 const jsFaults = () => Number(fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')[7])
 const faults0 = jsFaults()
+// Time the JavaScript thread was ready to run but waited for a CPU (the run queue), and how often it was preempted,
+// from /proc: on two cores an exporter's own threads, the receiver and V8's helpers compete with it.
+const jsSched = () => {
+  const waitNs = Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1])
+  const preempted = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(fs.readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8'))[1])
+  return { waitMs: waitNs / 1e6, preempted }
+}
+const sched0 = jsSched()
 const elu0 = performance.eventLoopUtilization()
 const cpu0 = process.threadCpuUsage()
 const wall0 = Date.now()
@@ -196,6 +204,9 @@ for (let i = 0; ended < spansWanted; i++) {
   }
 }
 const replayEnd = Date.now()
+const sched1 = jsSched()
+const jsWaitMs = sched1.waitMs - sched0.waitMs
+const jsPreempted = sched1.preempted - sched0.preempted
 const elu = performance.eventLoopUtilization(elu0)
 const cpu = process.threadCpuUsage(cpu0)
 // Ours take a deadline (30 s by default); the references have none. Wait for delivery, as they do.
@@ -218,5 +229,5 @@ for (const tid of fs.readdirSync('/proc/self/task')) {
     if (comm.startsWith('mastra-exporter')) workerCpuMs += ((Number(f[11]) + Number(f[12])) * 1000) / TICKS
   } catch {}
 }
-process.send({ name, stats, faults, workerCpuMs, peakQueue, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss })
+process.send({ name, stats, faults, workerCpuMs, peakQueue, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss, jsWaitMs, jsPreempted })
 setTimeout(() => process.exit(0), 50)
