@@ -72,10 +72,10 @@ fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
     let json = rec["exportedSpan"].to_string();
     let span = MastraSpan::parse(&json).unwrap();
     if span.span_type == "model_inference" {
-      seen_inference.insert(span.trace_id.clone());
+      seen_inference.insert(span.trace_id.to_string());
     }
     let facts = TraceFacts {
-      has_model_inference: seen_inference.contains(&span.trace_id),
+      has_model_inference: seen_inference.contains(span.trace_id.as_ref()),
       provider: None,
     };
     out.push(

@@ -427,7 +427,7 @@ impl Worker {
     }
     if span.is_root {
       // The root ends last: its trace's facts are no longer needed.
-      self.facts.remove(&span.trace_id);
+      self.facts.remove(span.trace_id.as_ref());
     }
     if !self.batch.is_empty() && mode != self.batch_mode {
       self.send_batch();
@@ -479,19 +479,19 @@ impl Worker {
 
   /// Records what this span tells about its trace and returns the trace's facts so far.
   fn note(&mut self, span: &MastraSpan) -> TraceFacts {
-    if !self.facts.contains_key(&span.trace_id) {
+    if !self.facts.contains_key(span.trace_id.as_ref()) {
       if self.facts_order.len() >= MAX_TRACE_FACTS
         && let Some(old) = self.facts_order.pop_front()
       {
         self.facts.remove(&old);
       }
-      self.facts_order.push_back(span.trace_id.clone());
+      self.facts_order.push_back(span.trace_id.to_string());
     }
-    let facts = self.facts.entry(span.trace_id.clone()).or_default();
+    let facts = self.facts.entry(span.trace_id.to_string()).or_default();
     if span.span_type == "model_inference" {
       facts.has_model_inference = true;
     }
-    if matches!(span.span_type.as_str(), "model_inference" | "model_generation")
+    if matches!(span.span_type.as_ref(), "model_inference" | "model_generation")
       && let Some(p) = span.attr_str("provider")
     {
       facts.provider = Some(p.to_string());

@@ -197,7 +197,9 @@ pub fn encode_protobuf(req: &ExportTraceServiceRequest) -> Vec<u8> {
 pub fn encode_protobuf_direct(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
   let resource_len = kvs_len(1, &origin.resource);
   let scope_len = str_len(1, &origin.scope_name) + str_len(2, &origin.scope_version);
-  let spans_len: usize = spans.iter().map(|s| nested_len(2, span_len(s))).sum();
+  // Each span's length is needed twice (in the totals and before its bytes): computed once.
+  let lens: Vec<usize> = spans.iter().map(span_len).collect();
+  let spans_len: usize = lens.iter().map(|&l| nested_len(2, l)).sum();
   let scope_spans_len = nested_len(1, scope_len) + spans_len;
   let resource_spans_len = nested_len(1, resource_len) + nested_len(2, scope_spans_len);
   let mut w = Vec::with_capacity(nested_len(1, resource_spans_len));
@@ -208,8 +210,8 @@ pub fn encode_protobuf_direct(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
   pb::nested(&mut w, 1, scope_len);
   pb::string(&mut w, 1, &origin.scope_name);
   pb::string(&mut w, 2, &origin.scope_version);
-  for s in spans {
-    pb::nested(&mut w, 2, span_len(s));
+  for (s, &len) in spans.iter().zip(&lens) {
+    pb::nested(&mut w, 2, len);
     put_span(&mut w, s);
   }
   w

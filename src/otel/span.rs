@@ -1,20 +1,21 @@
 //! A finished Mastra span, read from the JSON the JavaScript thread produced, and the OpenTelemetry span it maps to.
 
 use crate::json::{self, Json, Obj};
+use std::borrow::Cow;
 
 /// The Mastra span fields the mapping reads, borrowing from the span's JSON text. Types up to Mastra 0.22
 /// (`llm_generation`, `llm_chunk`) are renamed to their current names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MastraSpan<'a> {
-  pub id: String,
-  pub trace_id: String,
-  pub parent_span_id: Option<String>,
-  pub external_parent_span_id: Option<String>,
-  pub name: String,
-  pub span_type: String,
-  pub entity_type: Option<String>,
-  pub entity_id: Option<String>,
-  pub entity_name: Option<String>,
+  pub id: Cow<'a, str>,
+  pub trace_id: Cow<'a, str>,
+  pub parent_span_id: Option<Cow<'a, str>>,
+  pub external_parent_span_id: Option<Cow<'a, str>>,
+  pub name: Cow<'a, str>,
+  pub span_type: Cow<'a, str>,
+  pub entity_type: Option<Cow<'a, str>>,
+  pub entity_id: Option<Cow<'a, str>>,
+  pub entity_name: Option<Cow<'a, str>>,
   pub attributes: Obj<'a>,
   pub metadata: Obj<'a>,
   pub input: Option<Json<'a>>,
@@ -36,10 +37,11 @@ pub enum SpanError {
   Missing(&'static str),
 }
 
-fn string(v: Option<&Json>) -> Option<String> {
+/// A string or number field as text, borrowed from the span's JSON unless it had escapes.
+fn string<'a>(v: Option<&Json<'a>>) -> Option<Cow<'a, str>> {
   match v? {
-    Json::String(s) => Some(s.to_string()),
-    Json::Number(n) => Some(n.as_str().to_string()),
+    Json::String(s) => Some(s.clone()),
+    Json::Number(n) => Some(Cow::Borrowed(n.as_str())),
     _ => None,
   }
 }
@@ -62,10 +64,11 @@ impl<'a> MastraSpan<'a> {
       .get("startTime")
       .and_then(time_ns)
       .ok_or(SpanError::Missing("startTime"))?;
-    let span_type = match o.get("type").and_then(Json::as_str).unwrap_or_default() {
-      "llm_generation" => "model_generation".to_string(),
-      "llm_chunk" => "model_chunk".to_string(),
-      other => other.to_string(),
+    let span_type = match string(o.get("type")) {
+      Some(t) if t == "llm_generation" => Cow::Borrowed("model_generation"),
+      Some(t) if t == "llm_chunk" => Cow::Borrowed("model_chunk"),
+      Some(t) => t,
+      None => Cow::Borrowed(""),
     };
     let object = |v: Option<Json<'a>>| match v {
       Some(Json::Object(m)) => m,

@@ -11,11 +11,11 @@ use crate::otel::span::MastraSpan;
 
 /// The id of the agent, tool or workflow: the 1.x entity id, or the 0.24 attribute.
 fn id_of(span: &MastraSpan, attr: &str) -> Option<String> {
-  span.entity_id.clone().or_else(|| span.attr_str(attr).map(String::from))
+  span.entity_id.as_deref().or(span.attr_str(attr)).map(String::from)
 }
 
 pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Shape {
-  let ty = span.span_type.as_str();
+  let ty = span.span_type.as_ref();
   let model_call = role(span, facts) == Role::ModelCall;
   let model = span.attr_str("model").unwrap_or("unknown");
   let (name, kind, operation) = if model_call {
@@ -47,8 +47,8 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
         Kind::Client,
         "tool.execute".into(),
       ),
-      "model_chunk" => (span.name.clone(), Kind::Client, ty.replace('_', ".")),
-      _ => (span.name.clone(), Kind::Internal, ty.replace('_', ".")),
+      "model_chunk" => (span.name.to_string(), Kind::Client, ty.replace('_', ".")),
+      _ => (span.name.to_string(), Kind::Internal, ty.replace('_', ".")),
     }
   };
   let mut a = Attrs::default();

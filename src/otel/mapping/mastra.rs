@@ -12,16 +12,16 @@ use serde_json::Value;
 
 pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, latest: bool) -> Shape {
   let r = role(span, facts);
-  let ty = span.span_type.as_str();
+  let ty = span.span_type.as_ref();
   let (op, identifier, kind) = naming(span, r, latest);
   let name = match (latest, ty) {
     (true, "mcp_tool_call") => format!("tools/call {}", span.entity().unwrap_or_default())
       .trim_end()
       .to_string(),
-    _ => op_name(&op, identifier.as_deref(), span),
+    _ => op_name(op, identifier, span),
   };
   let mut a = Attrs::default();
-  a.str(GEN_AI_OPERATION_NAME, &op);
+  a.str(GEN_AI_OPERATION_NAME, op);
   a.str("mastra.span.type", ty);
   if opts.capture_content {
     content(span, r, latest, &mut a);
@@ -98,11 +98,11 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
 }
 
 /// Operation, identifier and kind per span type (1.4.0's table).
-fn naming(span: &MastraSpan, r: Role, latest: bool) -> (String, Option<String>, Kind) {
-  let entity = span.entity().map(String::from);
-  let model = span.attr_str("model").map(String::from);
-  let ty = span.span_type.as_str();
-  let (op, id, kind): (&str, Option<String>, Kind) = match (r, ty) {
+fn naming<'s>(span: &'s MastraSpan, r: Role, latest: bool) -> (&'s str, Option<&'s str>, Kind) {
+  let entity = span.entity();
+  let model = span.attr_str("model");
+  let ty = span.span_type.as_ref();
+  let (op, id, kind): (&str, Option<&str>, Kind) = match (r, ty) {
     (Role::ModelCall, _) => ("chat", model, Kind::Client),
     (Role::ModelContainer, _) => ("model_generation", model, Kind::Internal),
     (_, "agent_run") => ("invoke_agent", entity, Kind::Internal),
@@ -112,17 +112,17 @@ fn naming(span: &MastraSpan, r: Role, latest: bool) -> (String, Option<String>, 
     (_, "mcp_tool_call") => ("execute_tool", entity, Kind::Client),
     (_, "mcp_server_request") => ("mcp_server_request", entity, Kind::Server),
     (_, "workflow_run") => ("invoke_workflow", entity, Kind::Internal),
-    (_, "workflow_step") => ("workflow_step", span.entity_id.clone(), Kind::Internal),
+    (_, "workflow_step") => ("workflow_step", span.entity_id.as_deref(), Kind::Internal),
     (_, t) if t.starts_with("workflow_") => (t, None, Kind::Internal),
     (_, "rag_embedding") => ("embeddings", model, Kind::Client),
     (_, t) => (t, entity, Kind::Internal),
   };
   let _ = latest;
-  (op.to_string(), id, kind)
+  (op, id, kind)
 }
 
 fn content(span: &MastraSpan, r: Role, latest: bool, a: &mut Attrs) {
-  let ty = span.span_type.as_str();
+  let ty = span.span_type.as_ref();
   match (r, ty) {
     (Role::ModelCall, _) => {
       if let Some(input) = &span.input {

@@ -74,7 +74,7 @@ pub(crate) enum Role {
 }
 
 pub(crate) fn role(span: &MastraSpan, facts: &TraceFacts) -> Role {
-  match span.span_type.as_str() {
+  match span.span_type.as_ref() {
     "model_inference" => Role::ModelCall,
     "model_generation" if facts.has_model_inference => Role::ModelContainer,
     "model_generation" => Role::ModelCall,
@@ -84,8 +84,8 @@ pub(crate) fn role(span: &MastraSpan, facts: &TraceFacts) -> Role {
 
 /// Maps one span.
 pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Result<OtelSpan, MapError> {
-  let trace_id = normalize_id(&span.trace_id, 32).ok_or_else(|| MapError::TraceId(span.trace_id.clone()))?;
-  let span_id = normalize_id(&span.id, 16).ok_or_else(|| MapError::SpanId(span.id.clone()))?;
+  let trace_id = normalize_id(&span.trace_id, 32).ok_or_else(|| MapError::TraceId(span.trace_id.to_string()))?;
+  let span_id = normalize_id(&span.id, 16).ok_or_else(|| MapError::SpanId(span.id.to_string()))?;
   let parent_span_id = span
     .parent_span_id
     .as_deref()
