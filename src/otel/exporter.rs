@@ -479,15 +479,20 @@ impl Worker {
 
   /// Records what this span tells about its trace and returns the trace's facts so far.
   fn note(&mut self, span: &MastraSpan) -> TraceFacts {
-    if !self.facts.contains_key(span.trace_id.as_ref()) {
+    let key = span.trace_id.as_ref();
+    if !self.facts.contains_key(key) {
       if self.facts_order.len() >= MAX_TRACE_FACTS
         && let Some(old) = self.facts_order.pop_front()
       {
         self.facts.remove(&old);
       }
-      self.facts_order.push_back(span.trace_id.to_string());
+      self.facts_order.push_back(key.to_string());
+      self.facts.insert(key.to_string(), TraceFacts::default());
     }
-    let facts = self.facts.entry(span.trace_id.to_string()).or_default();
+    // The trace id is copied once per trace, not per span.
+    let Some(facts) = self.facts.get_mut(key) else {
+      return TraceFacts::default();
+    };
     if span.span_type == "model_inference" {
       facts.has_model_inference = true;
     }
