@@ -379,7 +379,7 @@ impl Worker {
           }
         }
         _ = sleep_until(self.deadline), if self.deadline.is_some() => self.send_batch(),
-        _ = sleep_until(linger_until), if linger_until.is_some() => linger.end(),
+        _ = sleep_until(linger_until), if linger_until.is_some() => linger.lapse(&rx),
       }
     }
     self.send_batch();

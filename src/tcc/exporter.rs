@@ -365,7 +365,7 @@ impl Worker {
             self.panicked("sending a run");
           }
         }
-        _ = sleep_until(linger_until), if linger_until.is_some() => linger.end(),
+        _ = sleep_until(linger_until), if linger_until.is_some() => linger.lapse(&rx),
         _ = sleep_until(expiry), if expiry.is_some() => {
           let exports = self.buffer.expire(Instant::now());
           self.send_all(exports);
