@@ -19,12 +19,12 @@ const subjects = (process.env.BENCH_SUBJECTS ?? 'noop,floor,otel-js-json,otel-js
 const node = process.execPath
 
 function child(file, args) {
-  return fork(path.join(here, file), args, { execPath: node, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  return fork(path.resolve(here, file), args, { execPath: node, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
 }
 const once = (p, ev) => new Promise((r) => p.once(ev, r))
 
 async function runOne(name) {
-  const receiver = child('receiver.mjs', [])
+  const receiver = child(process.env.BENCH_RECEIVER ?? 'receiver.mjs', [])
   const receiverExited = once(receiver, 'exit')
   const { port } = await once(receiver, 'message')
   const subject = child('subject.mjs', [name, String(spans), String(port), String(rate)])
@@ -51,6 +51,8 @@ async function runOne(name) {
     delivered: got.spans,
     bytes: got.bytes,
     requests: got.requests,
+    // The receiver's CPU (from its start, decoding excluded): it runs on the same cores as the subject.
+    receiverCpuMs: got.cpuMs,
     wallMs: (name === 'noop' || name === 'floor' ? r.replayEnd : got.lastNewAt || Date.now()) - r.wallStart,
   }
 }
@@ -75,6 +77,7 @@ const baseCpu = all.noop ? median(all.noop.map((r) => r.cpuTotalMs)) : 0
 const baseCall = all.noop ? median(all.noop.map((r) => r.callMs)) : 0
 const baseRss = all.noop ? median(all.noop.map((r) => r.peakRss)) : 0
 const baseWall = all.noop ? median(all.noop.map((r) => r.wallMs)) : 0
+const baseReceiver = all.noop ? median(all.noop.map((r) => r.receiverCpuMs ?? 0)) : 0
 const table = subjects.map((s) => {
   const rs = all[s]
   return {
@@ -99,20 +102,47 @@ const table = subjects.map((s) => {
     // preempted (on two cores, by the exporter's threads, the receiver and V8's helpers).
     jsWaitMs: median(rs.map((r) => r.jsWaitMs ?? 0)),
     jsPreempted: median(rs.map((r) => r.jsPreempted ?? 0)),
+    // The receiver's CPU minus the no-op's (its own start-up), per span.
+    receiverCpuUsPerSpan: Math.max(0, (median(rs.map((r) => r.receiverCpuMs ?? 0)) - baseReceiver) * 1000) / rs[0].spans,
   }
 })
 const by = Object.fromEntries(table.map((t) => [t.subject, t]))
 const ratio = (a, b) => (by[a] && by[b] && by[b].jsUsPerSpan ? (by[a].jsUsPerSpan / by[b].jsUsPerSpan).toFixed(2) + 'x' : 'n/a')
 console.log(`\n${spans} spans ${rate ? `at ${rate} spans/s` : 'in a burst'}, ${rounds} rounds, medians; jsUsPerSpan = JS-thread CPU per span through flush(), activeUsPerSpan = event-loop active time per span, both minus the no-op baseline; exporterThreadsUsPerSpan = CPU of our exporters' own threads per span\n`)
-console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), activeUsPerSpan: t.activeUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1), exporterThreadsUsPerSpan: t.exporterThreadsUsPerSpan.toFixed(2), jsFaultsPerKSpan: t.jsFaultsPerKSpan.toFixed(1), jsWaitMs: t.jsWaitMs.toFixed(0) })))
+console.table(table.map((t) => ({ ...t, jsUsPerSpan: t.jsUsPerSpan.toFixed(2), activeUsPerSpan: t.activeUsPerSpan.toFixed(2), syncCallUsPerSpan: t.syncCallUsPerSpan.toFixed(2), peakRssOverNoopMiB: t.peakRssOverNoopMiB.toFixed(0), bytesPerSpan: t.bytesPerSpan.toFixed(0), importMs: t.importMs.toFixed(1), exporterThreadsUsPerSpan: t.exporterThreadsUsPerSpan.toFixed(2), jsFaultsPerKSpan: t.jsFaultsPerKSpan.toFixed(1), jsWaitMs: t.jsWaitMs.toFixed(0), receiverCpuUsPerSpan: t.receiverCpuUsPerSpan.toFixed(2) })))
+// Paired: the ratio within each round (both minus that round's no-op), then the median and range over the rounds.
+// Subjects of one round run within seconds of each other, so this cancels the drift between rounds of a shared
+// machine, which moves every subject of a round alike (the floor alone ranged 6.0 to 7.1 µs/span raw in one run).
+function paired(a, b) {
+  if (!all[a]?.length || !all[b]?.length) return undefined
+  const rs = all[a].map((r, i) => {
+    const noop = all.noop?.[i]?.cpuTotalMs ?? 0
+    return (r.cpuTotalMs - noop) / (all[b][i].cpuTotalMs - noop)
+  })
+  return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) }
+}
+const pairedText = (a, b) => {
+  const p = paired(a, b)
+  return p ? `${p.median.toFixed(2)}x (rounds ${p.min.toFixed(2)}-${p.max.toFixed(2)})` : 'n/a'
+}
+const pairs = [
+  ['otel-native-proto', 'floor'],
+  ['otel-native-json', 'floor'],
+  ['tcc-native', 'floor'],
+  ['otel-native-proto', 'otel-js-proto'],
+  ['otel-native-json', 'otel-js-json'],
+  ['tcc-native', 'tcc-js'],
+].filter(([a, b]) => all[a] && all[b])
 console.log(`OtelExporter (proto) vs floor: ${ratio('otel-native-proto', 'floor')}, vs @mastra/otel-exporter (proto): ${ratio('otel-native-proto', 'otel-js-proto')}`)
 console.log(`TCCMastraExporter vs floor: ${ratio('tcc-native', 'floor')}, vs the JS TCC reference: ${ratio('tcc-native', 'tcc-js')}`)
+console.log('JS-thread CPU, paired within rounds:')
+for (const [a, b] of pairs) console.log(`  ${a} / ${b}: ${pairedText(a, b)}`)
 const vs = (a, b, key) => (by[a] && by[b] && by[b][key] ? (by[a][key] / by[b][key]).toFixed(2) + 'x' : 'n/a')
 console.log(`OtelExporter (proto) vs @mastra/otel-exporter (proto): wall ${vs('otel-native-proto', 'otel-js-proto', 'wallMs')} (${vs('otel-native-proto', 'otel-js-proto', 'wallOverNoopMs')} over the no-op), peak RSS over no-op ${vs('otel-native-proto', 'otel-js-proto', 'peakRssOverNoopMiB')}`)
 console.log(`TCCMastraExporter vs the JS TCC reference: wall ${vs('tcc-native', 'tcc-js', 'wallMs')} (${vs('tcc-native', 'tcc-js', 'wallOverNoopMs')} over the no-op), peak RSS over no-op ${vs('tcc-native', 'tcc-js', 'peakRssOverNoopMiB')}`)
 
 fs.mkdirSync(path.join(here, 'results'), { recursive: true })
-fs.writeFileSync(path.join(here, 'results', `bench-${tag}.json`), JSON.stringify({ spans, rate, rounds, table, raw: all }, null, 2))
+fs.writeFileSync(path.join(here, 'results', `bench-${tag}.json`), JSON.stringify({ spans, rate, rounds, table, paired: Object.fromEntries(pairs.map(([a, b]) => [`${a}/${b}`, paired(a, b)])), raw: all }, null, 2))
 // A bar chart of JS-thread µs per span and wall time per subject.
 const w = 760
 const rowH = 26
