@@ -1,7 +1,7 @@
 // Side-by-side benchmark of the exporters against the JavaScript references, each subject in a fresh process,
 // alternating, several rounds; a receiver in its own process counts what was delivered.
 //
-// Run: npm run bench   (BENCH_SPANS=100000 BENCH_ROUNDS=3 by default; BENCH_RATE=<spans/s> for the sustained mode;
+// Run: npm run bench   (BENCH_SPANS=100000 BENCH_ROUNDS=5 by default; BENCH_RATE=<spans/s> for the sustained mode;
 // BENCH_SUBJECTS=a,b to pick subjects; uses Node 22 and the references installed in e2e/mastra-1x).
 // Writes benchmark/results/bench-<spans>[-at-<rate>-per-s].json and .svg.
 import { fork } from 'node:child_process'
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const spans = Number(process.env.BENCH_SPANS ?? 100000)
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 // Sustained mode: BENCH_RATE spans per second for BENCH_SPANS spans; unset, a burst.
 const rate = Number(process.env.BENCH_RATE ?? 0)
 const tag = `${spans}${rate ? `-at-${rate}-per-s` : ''}`
