@@ -537,6 +537,18 @@ impl<'a> Parser<'a> {
 /// text `JSON.stringify` wrote; malformed text may be accepted where [`parse`] would refuse it, but is never read out
 /// of bounds.
 pub fn top_level<'a>(text: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> Result<(), JsonError> {
+  top_level_until(text, |key, value, _| {
+    each(key, value);
+    std::ops::ControlFlow::Continue(())
+  })
+}
+
+/// [`top_level`] that stops when `each` breaks. `each` also gets the offset just past the member's value. A scan that
+/// stops early has not checked the rest of the text.
+pub fn top_level_until<'a>(
+  text: &'a str,
+  mut each: impl FnMut(&'a str, &'a str, usize) -> std::ops::ControlFlow<()>,
+) -> Result<(), JsonError> {
   let b = text.as_bytes();
   let err = |what, at| JsonError { what, at };
   let mut i = skip_space(b, 0);
@@ -561,7 +573,9 @@ pub fn top_level<'a>(text: &'a str, mut each: impl FnMut(&'a str, &'a str)) -> R
       i = skip_space(b, i + 1);
       let value = i;
       i = value_end(b, i)?;
-      each(key, &text[value..i]);
+      if each(key, &text[value..i], i).is_break() {
+        return Ok(());
+      }
       i = skip_space(b, i);
       match b.get(i) {
         Some(b',') => i = skip_space(b, i + 1),

@@ -197,6 +197,25 @@ proptest! {
     prop_assert_eq!(rebuilt, text);
     let _ = mastra_native_exporters::json::top_level(&junk, |_, _| {});
   }
+
+  /// The TCC worker's check for a top-level `runId` key, which stops reading early, answers as a full read does, for
+  /// spans with run ids at any depth and place, and for text cut anywhere.
+  #[test]
+  fn the_run_id_check_agrees_with_a_full_read(v in any_json(), at in 0usize..4, top in any::<bool>(), cut in any::<prop::sample::Index>()) {
+    use mastra_native_exporters::tcc::span::{SpanHead, has_run_id};
+    let mut members = vec![("metadata", json!({ "runId": "m" })), ("input", v.clone()), ("output", json!([{ "runId": v }]))];
+    if top {
+      members.insert(at.min(members.len()), ("runId", json!("top")));
+    }
+    let text = format!("{{{}}}", members.iter().map(|(k, v)| format!("{:?}:{v}", k)).collect::<Vec<_>>().join(","));
+    let full = |t: &str| t.contains("\"runId\"") && SpanHead::parse(t).is_ok_and(|h| h.run_id.is_some());
+    prop_assert_eq!(has_run_id(&text), top);
+    prop_assert_eq!(has_run_id(&text), full(&text));
+    let end = cut.index(text.len() + 1);
+    if text.is_char_boundary(end) {
+      prop_assert_eq!(has_run_id(&text[..end]), full(&text[..end]));
+    }
+  }
 }
 
 proptest! {

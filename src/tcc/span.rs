@@ -105,11 +105,25 @@ pub fn display(raw: Option<&str>) -> String {
   }
 }
 
-/// Whether the span object has a top-level `runId` key. The text is only parsed when `"runId"` occurs in it at all,
-/// which it seldom does (a substring search runs at memory speed; a parse reads every byte).
+/// Whether the span object has a top-level `runId` key. The text is only read when `"runId"` occurs in it at all (a
+/// substring search runs at memory speed), and only up to the member that holds its last occurrence: Mastra puts a
+/// `runId` in every span's metadata, so every span has one, and the larger members (output, input) mostly follow.
+/// The answer is that of a full read: `true` only for a well-formed object with the key.
 pub fn has_run_id(span_json: &str) -> bool {
-  memchr::memmem::find(span_json.as_bytes(), b"\"runId\"").is_some()
-    && SpanHead::parse(span_json).is_ok_and(|head| head.run_id.is_some())
+  use std::ops::ControlFlow::{Break, Continue};
+  let Some(last) = memchr::memmem::rfind(span_json.as_bytes(), b"\"runId\"") else {
+    return false;
+  };
+  if !span_json.trim_start().starts_with('{') {
+    return false;
+  }
+  let mut found = false;
+  let read = json::top_level_until(span_json, |key, _, end| {
+    found |= key == "\"runId\"";
+    // Past the last occurrence no later member can be the key; once found, the rest is still read (checked).
+    if !found && end > last { Break(()) } else { Continue(()) }
+  });
+  read.is_ok() && found
 }
 
 /// The span object with `runId` as its last key, as `{ ...span, runId }` serialises. When the span already has a
@@ -237,6 +251,21 @@ mod tests {
       "inside a string"
     );
     assert!(!has_run_id(r#"{"id":"a"}"#));
+  }
+
+  #[test]
+  fn the_run_id_read_stops_early_with_the_answer_of_a_full_read() {
+    // Mastra's spans: a run id in the metadata, the larger members after it.
+    assert!(!has_run_id(
+      r#"{"metadata":{"runId":"m"},"output":{"a":[1,2]},"input":"x"}"#
+    ));
+    assert!(has_run_id(r#"{"metadata":{"runId":"m"},"input":"x","runId":"top"}"#));
+    assert!(has_run_id(r#"{"runId":"top","metadata":{"runId":"m"}}"#));
+    // Malformed text: no key, as a full read says, whether or not the scan reached the damage.
+    assert!(!has_run_id(r#"{"runId":"top","#));
+    assert!(!has_run_id(r#"{"runId":1} junk"#));
+    assert!(!has_run_id(r#"{"metadata":{"runId":"m"}} junk"#));
+    assert!(!has_run_id(r#"["runId"]"#));
   }
 
   #[test]
