@@ -114,9 +114,6 @@ pub fn has_run_id(span_json: &str) -> bool {
   let Some(last) = memchr::memmem::rfind(span_json.as_bytes(), b"\"runId\"") else {
     return false;
   };
-  if !span_json.trim_start().starts_with('{') {
-    return false;
-  }
   let mut found = false;
   let read = json::top_level_until(span_json, |key, _, end| {
     found |= key == "\"runId\"";
