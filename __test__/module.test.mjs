@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { TCCMastraExporter as Imported, submitFeedback as importedFeedback } from 'mastra-native-exporters'
 
 const required = createRequire(import.meta.url)('mastra-native-exporters')
@@ -35,4 +36,33 @@ test('the exporter threads are woken without preempting the JavaScript thread (S
   }
   assert.ok(policies.length > 0, 'an exporter thread is running')
   assert.deepEqual([...new Set(policies)], [3], 'SCHED_BATCH is policy 3')
+})
+
+test('MASTRA_NATIVE_EXPORTERS_THREAD_CLASS picks the exporter threads\' class; a bad value is reported and ignored', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
+  // The runtime starts when the module loads, so each value needs a process of its own.
+  const script = `
+    const fs = require('node:fs')
+    const { OtelExporter } = require(${JSON.stringify(createRequire(import.meta.url).resolve('mastra-native-exporters'))})
+    const e = new OtelExporter({ provider: { custom: { endpoint: 'http://127.0.0.1:9', protocol: 'http/json' } } })
+    e.flush(1000).then(() => {
+      const policies = []
+      for (const tid of fs.readdirSync('/proc/self/task')) {
+        const stat = fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8')
+        if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('mastra-exporter'))
+          policies.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]))
+      }
+      console.log(JSON.stringify([...new Set(policies)]))
+    })`
+  const run = (value) => {
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, MASTRA_NATIVE_EXPORTERS_THREAD_CLASS: value }, encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    return { policies: JSON.parse(r.stdout.trim().split('\n').pop()), stderr: r.stderr }
+  }
+  // Linux's policies: SCHED_OTHER 0, SCHED_BATCH 3, SCHED_IDLE 5.
+  assert.deepEqual(run('idle').policies, [5])
+  assert.deepEqual(run('Normal').policies, [0])
+  assert.deepEqual(run('batch').policies, [3])
+  const bad = run('fifo')
+  assert.deepEqual(bad.policies, [3], 'the default class')
+  assert.match(bad.stderr, /^\[mastra-native-exporters\] Ignoring MASTRA_NATIVE_EXPORTERS_THREAD_CLASS="fifo": expected batch, idle or normal; using batch$/m)
 })
