@@ -73,9 +73,9 @@ pub fn build() -> std::io::Result<Runtime> {
 }
 
 /// Puts each runtime thread in the class asked for; by default Linux's `SCHED_BATCH`. It keeps the same share of the
-/// CPU, but waking it never preempts the running thread. An exporter thread is woken by the JavaScript thread when an event arrives after a
-/// quiet spell; in the `SCHED_OTHER` class the scheduler often ran it at once on the JavaScript thread's CPU, pushing
-/// the agent's code off it in the middle of its work. Measured at 2,000 spans/s (10,000 spans, 10 rounds each):
+/// CPU, but waking it never preempts the running thread. An exporter thread is woken by the JavaScript thread when an
+/// event arrives after a quiet spell; in the `SCHED_OTHER` class the scheduler often ran it at once on the JavaScript
+/// thread's CPU, pushing the agent's code off it in the middle of its work. Measured at 2,000 spans/s (10,000 spans, 10 rounds each):
 /// the JavaScript thread was preempted 11-22 times instead of 275-423 (OtelExporter) and 9-24 instead of 71-162
 /// (TCCMastraExporter), as often as with no exporter at all. Elsewhere (and where the call is refused) the threads
 /// keep the default class.
