@@ -26,10 +26,11 @@ use crate::text::SpanText;
 use crate::transport::grpc::GrpcSender;
 use crate::transport::{HttpRequest, HttpSender, Outcome, RetryNotice, RetryPolicy, Target};
 use bytes::Bytes;
+use foldhash::HashMap;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -331,7 +332,7 @@ impl Worker {
       log,
       shared,
       deadline: None,
-      facts: HashMap::new(),
+      facts: HashMap::default(),
       facts_order: VecDeque::new(),
       grpc: None,
       text: String::new(),

@@ -17,7 +17,8 @@ use super::span::{SpanHead, has_run_id, tcc_run_id, with_run_id};
 use crate::log::Logger;
 pub use crate::pipeline::EventKind;
 use crate::text::Id;
-use std::collections::{HashMap, VecDeque};
+use foldhash::HashMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Limits and switches of the buffer.
@@ -225,8 +226,8 @@ impl TraceBuffer {
   pub fn new(limits: BufferLimits, log: Logger) -> Self {
     Self {
       limits,
-      traces: HashMap::new(),
-      recent: HashMap::new(),
+      traces: HashMap::default(),
+      recent: HashMap::default(),
       recent_order: VecDeque::new(),
       bytes: 0,
       seq: 0,
@@ -411,7 +412,7 @@ impl TraceBuffer {
         run_id,
         metadata,
         spans: Vec::new(),
-        index: HashMap::new(),
+        index: HashMap::default(),
         bytes: 0,
         last_event: now,
         seq: self.seq,
