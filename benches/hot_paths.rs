@@ -49,6 +49,13 @@ fn bench(c: &mut Criterion) {
   };
   let mut g = c.benchmark_group("per_trace");
   g.throughput(Throughput::Elements(n));
+  g.bench_function("parse", |b| {
+    b.iter(|| {
+      for s in &spans {
+        black_box(MastraSpan::parse(black_box(s)).unwrap());
+      }
+    })
+  });
   for mode in [Semconv::Mastra, Semconv::Latest, Semconv::Legacy] {
     g.bench_function(format!("parse_and_map_{mode:?}"), |b| {
       b.iter(|| {

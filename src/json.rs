@@ -13,6 +13,7 @@ pub const MAX_DEPTH: usize = 1_024;
 
 /// One JSON value, borrowing from the text it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u64)]
 pub enum Json<'a> {
   Null,
   Bool(bool),
@@ -142,6 +143,14 @@ impl<'a, 'b> IntoIterator for &'b Obj<'a> {
   type IntoIter = std::iter::Map<std::slice::Iter<'b, (Cow<'a, str>, Json<'a>)>, ObjEntry<'a, 'b>>;
   fn into_iter(self) -> Self::IntoIter {
     self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+  }
+}
+
+impl<'a> IntoIterator for Obj<'a> {
+  type Item = (Cow<'a, str>, Json<'a>);
+  type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Json<'a>)>;
+  fn into_iter(self) -> Self::IntoIter {
+    self.entries.into_iter()
   }
 }
 
