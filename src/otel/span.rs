@@ -46,6 +46,39 @@ fn string<'a>(v: Option<&Json<'a>>) -> Option<Cow<'a, str>> {
   }
 }
 
+/// [`string`], taking the value.
+fn text(v: Option<Json<'_>>) -> Option<Cow<'_, str>> {
+  match v? {
+    Json::String(s) => Some(s),
+    Json::Number(n) => Some(Cow::Borrowed(n.as_str())),
+    _ => None,
+  }
+}
+
+/// The members of a span object the mapping reads, as found.
+#[derive(Default)]
+struct Members<'a> {
+  id: Option<Json<'a>>,
+  trace_id: Option<Json<'a>>,
+  parent_span_id: Option<Json<'a>>,
+  external_parent_span_id: Option<Json<'a>>,
+  name: Option<Json<'a>>,
+  span_type: Option<Json<'a>>,
+  entity_type: Option<Json<'a>>,
+  entity_id: Option<Json<'a>>,
+  entity_name: Option<Json<'a>>,
+  start_time: Option<Json<'a>>,
+  end_time: Option<Json<'a>>,
+  is_event: Option<Json<'a>>,
+  is_root: Option<Json<'a>>,
+  tags: Option<Json<'a>>,
+  attributes: Option<Json<'a>>,
+  metadata: Option<Json<'a>>,
+  input: Option<Json<'a>>,
+  output: Option<Json<'a>>,
+  error_info: Option<Json<'a>>,
+}
+
 impl<'a> MastraSpan<'a> {
   /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
   /// Rust string cannot hold) become U+FFFD.
@@ -53,18 +86,46 @@ impl<'a> MastraSpan<'a> {
     Self::from_json(json::parse(text).map_err(|e| SpanError::Json(e.to_string()))?)
   }
 
-  /// Reads a span from its parsed JSON.
+  /// Reads a span from its parsed JSON, in one pass over its members (the last of a repeated key wins, as in
+  /// `JSON.parse`).
   pub fn from_json(value: Json<'a>) -> Result<Self, SpanError> {
-    let Json::Object(mut o) = value else {
+    let Json::Object(o) = value else {
       return Err(SpanError::Json("not an object".into()));
     };
-    let id = string(o.get("id")).ok_or(SpanError::Missing("id"))?;
-    let trace_id = string(o.get("traceId")).ok_or(SpanError::Missing("traceId"))?;
-    let start_ns = o
-      .get("startTime")
+    let mut f = Members::default();
+    for (k, v) in o {
+      let slot = match k.as_ref() {
+        "id" => &mut f.id,
+        "traceId" => &mut f.trace_id,
+        "parentSpanId" => &mut f.parent_span_id,
+        "externalParentSpanId" => &mut f.external_parent_span_id,
+        "name" => &mut f.name,
+        "type" => &mut f.span_type,
+        "entityType" => &mut f.entity_type,
+        "entityId" => &mut f.entity_id,
+        "entityName" => &mut f.entity_name,
+        "startTime" => &mut f.start_time,
+        "endTime" => &mut f.end_time,
+        "isEvent" => &mut f.is_event,
+        "isRootSpan" => &mut f.is_root,
+        "tags" => &mut f.tags,
+        "attributes" => &mut f.attributes,
+        "metadata" => &mut f.metadata,
+        "input" => &mut f.input,
+        "output" => &mut f.output,
+        "errorInfo" => &mut f.error_info,
+        _ => continue,
+      };
+      *slot = Some(v);
+    }
+    let id = text(f.id).ok_or(SpanError::Missing("id"))?;
+    let trace_id = text(f.trace_id).ok_or(SpanError::Missing("traceId"))?;
+    let start_ns = f
+      .start_time
+      .as_ref()
       .and_then(time_ns)
       .ok_or(SpanError::Missing("startTime"))?;
-    let span_type = match string(o.get("type")) {
+    let span_type = match text(f.span_type) {
       Some(t) if t == "llm_generation" => Cow::Borrowed("model_generation"),
       Some(t) if t == "llm_chunk" => Cow::Borrowed("model_chunk"),
       Some(t) => t,
@@ -75,31 +136,33 @@ impl<'a> MastraSpan<'a> {
       _ => Obj::default(),
     };
     let present = |v: Option<Json<'a>>| v.filter(|v| !v.is_null());
-    let attributes = object(o.remove("attributes"));
+    let attributes = object(f.attributes);
     // Mastra 0.24 has no entity fields: its ids live in the attributes.
-    let legacy_id = ["agentId", "toolId", "workflowId", "stepId"]
-      .iter()
-      .find_map(|k| string(attributes.get(k)));
+    let entity_id = text(f.entity_id).or_else(|| {
+      ["agentId", "toolId", "workflowId", "stepId"]
+        .iter()
+        .find_map(|k| string(attributes.get(k)))
+    });
     Ok(MastraSpan {
       id,
       trace_id,
-      parent_span_id: string(o.get("parentSpanId")),
-      external_parent_span_id: string(o.get("externalParentSpanId")),
-      name: string(o.get("name")).unwrap_or_default(),
+      parent_span_id: text(f.parent_span_id),
+      external_parent_span_id: text(f.external_parent_span_id),
+      name: text(f.name).unwrap_or_default(),
       span_type,
-      entity_type: string(o.get("entityType")),
-      entity_id: string(o.get("entityId")).or(legacy_id),
-      entity_name: string(o.get("entityName")),
+      entity_type: text(f.entity_type),
+      entity_id,
+      entity_name: text(f.entity_name),
       start_ns,
-      end_ns: o.get("endTime").and_then(time_ns),
-      is_event: o.get("isEvent").and_then(Json::as_bool).unwrap_or(false),
-      is_root: o.get("isRootSpan").and_then(Json::as_bool).unwrap_or(false),
-      tags: o.remove("tags").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
+      end_ns: f.end_time.as_ref().and_then(time_ns),
+      is_event: f.is_event.as_ref().and_then(Json::as_bool).unwrap_or(false),
+      is_root: f.is_root.as_ref().and_then(Json::as_bool).unwrap_or(false),
+      tags: f.tags.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
       attributes,
-      metadata: object(o.remove("metadata")),
-      input: present(o.remove("input")),
-      output: present(o.remove("output")),
-      error_info: match o.remove("errorInfo") {
+      metadata: object(f.metadata),
+      input: present(f.input),
+      output: present(f.output),
+      error_info: match f.error_info {
         Some(Json::Object(m)) => Some(m),
         _ => None,
       },
@@ -362,6 +425,21 @@ mod tests {
     assert!(s.is_root && s.tags.is_none() && s.input.is_none());
     assert_eq!(
       MastraSpan::parse(r#"{"traceId":"b","startTime":0}"#),
+      Err(SpanError::Missing("id"))
+    );
+  }
+
+  #[test]
+  fn a_repeated_member_reads_as_its_last_occurrence() {
+    let s = MastraSpan::parse(
+      r#"{"id":"a","name":"first","traceId":"b","startTime":0,"attributes":{"model":"m1"},"name":"second","attributes":{"model":"m2"},"id":"c","entityId":7}"#,
+    )
+    .unwrap();
+    assert_eq!((s.id.as_ref(), s.name.as_ref()), ("c", "second"));
+    assert_eq!(s.attr_str("model"), Some("m2"));
+    assert_eq!(s.entity_id.as_deref(), Some("7"), "a number reads as its text");
+    assert_eq!(
+      MastraSpan::parse(r#"{"id":true,"traceId":"b","startTime":0}"#),
       Err(SpanError::Missing("id"))
     );
   }
