@@ -408,6 +408,7 @@ impl<'a> Parser<'a> {
   }
 
   /// A string literal; borrowed when it has no escapes. Lone surrogates become U+FFFD.
+  #[inline(always)]
   fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
     self.i += 1;
     let start = self.i;
