@@ -12,6 +12,9 @@ use std::borrow::Cow;
 pub const MAX_DEPTH: usize = 1_024;
 
 /// One JSON value, borrowing from the text it was parsed from.
+///
+/// The tag is a full word: with a one-byte tag, moving a value (out of a `Result`, into its object's entries) copied
+/// the bytes after the tag with unaligned loads that failed store forwarding, the parser's costliest instructions.
 #[derive(Debug, Clone, PartialEq)]
 #[repr(u64)]
 pub enum Json<'a> {
