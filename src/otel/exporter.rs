@@ -8,6 +8,7 @@
 //!  flush() ──────────channel─▶ send the open batch, wait for in-flight ◀─────────── finished
 //! ```
 
+use super::batch::Batch;
 use super::config::{Compression, Destination, Protocol};
 use super::mapping::{MapOptions, Semconv, TraceFacts, map_span};
 use super::otlp::{self, Origin, OtelSpan};
@@ -278,7 +279,7 @@ struct Worker {
   headers: HeaderMap,
   log: Logger,
   shared: Arc<Shared>,
-  batch: Vec<OtelSpan>,
+  batch: Batch,
   batch_mode: Semconv,
   deadline: Option<Instant>,
   facts: HashMap<String, TraceFacts>,
@@ -323,7 +324,7 @@ impl Worker {
     });
     let p = settings.pipeline;
     Self {
-      batch: Vec::with_capacity(settings.batch_size.min(4096)),
+      batch: Batch::new(settings.destination.protocol, settings.batch_size.min(4096)),
       batch_mode: Semconv::Mastra,
       dispatcher: Dispatcher::new(p.max_concurrent_exports, p.max_backlog_bytes, shared.busy.clone()),
       settings,
@@ -510,7 +511,7 @@ impl Worker {
     if self.batch.is_empty() {
       return;
     }
-    let spans = std::mem::take(&mut self.batch);
+    let spans = self.batch.take();
     self.shared.batched.store(0, Ordering::Relaxed);
     let protocol = self.settings.destination.protocol;
     let grpc = if protocol == Protocol::Grpc {
@@ -542,7 +543,7 @@ impl Worker {
       shared: self.shared.clone(),
     });
     let items = spans.len() as u64;
-    let bytes = spans.iter().map(approx_size).sum();
+    let bytes = spans.approx_size();
     let run = Box::pin(async move { delivery.send(spans).await });
     if let Some(Dropped { items, .. }) = self.dispatcher.submit(Job { run, bytes, items }) {
       self
@@ -564,26 +565,20 @@ impl Worker {
   }
 }
 
-/// Roughly how much memory a mapped span holds.
-fn approx_size(s: &OtelSpan) -> usize {
-  let attrs: usize = s.attributes.iter().map(|(k, v)| k.len() + value_size(v) + 16).sum();
-  s.name.len() + attrs + 128
-}
-
-fn value_size(v: &otlp::AttrValue) -> usize {
-  match v {
-    otlp::AttrValue::Str(s) => s.len(),
-    otlp::AttrValue::StrArray(a) => a.iter().map(String::len).sum(),
-    _ => 8,
-  }
-}
-
 /// The request body and its content type.
 pub fn encode(protocol: Protocol, origin: &Origin, spans: &[OtelSpan]) -> (Vec<u8>, &'static str) {
+  let body = match protocol {
+    Protocol::Zipkin => zipkin::encode(spans, &origin.resource),
+    Protocol::HttpJson => otlp_json::encode(origin, spans),
+    Protocol::HttpProtobuf | Protocol::Grpc => otlp::encode_protobuf_direct(origin, spans),
+  };
+  (body, content_type(protocol))
+}
+
+fn content_type(protocol: Protocol) -> &'static str {
   match protocol {
-    Protocol::Zipkin => (zipkin::encode(spans, &origin.resource), "application/json"),
-    Protocol::HttpJson => (otlp_json::encode(origin, spans), "application/json"),
-    Protocol::HttpProtobuf | Protocol::Grpc => (otlp::encode_protobuf_direct(origin, spans), "application/x-protobuf"),
+    Protocol::Zipkin | Protocol::HttpJson => "application/json",
+    Protocol::HttpProtobuf | Protocol::Grpc => "application/x-protobuf",
   }
 }
 
@@ -618,7 +613,7 @@ struct Delivery {
 }
 
 impl Delivery {
-  async fn send(self: Arc<Self>, spans: Vec<OtelSpan>) {
+  async fn send(self: Arc<Self>, spans: Batch) {
     let mut parts = vec![spans];
     while let Some(part) = parts.pop() {
       if let Some((a, b)) = self.attempt(part).await {
@@ -631,24 +626,28 @@ impl Delivery {
   }
 
   /// Sends one part. Returns its two halves when it must be split.
-  async fn attempt(&self, mut spans: Vec<OtelSpan>) -> Option<(Vec<OtelSpan>, Vec<OtelSpan>)> {
+  async fn attempt(&self, spans: Batch) -> Option<(Batch, Batch)> {
     let c = &self.shared.counters;
     let n = spans.len() as u64;
-    let (outcome, sent_bytes) = match &self.grpc {
-      Some(grpc) => {
-        let req = otlp::request(&self.origin, &spans);
+    let (outcome, sent_bytes) = match (&self.grpc, &spans) {
+      (Some(grpc), Batch::Mapped(mapped)) => {
+        let req = otlp::request(&self.origin, mapped);
         let len = req.encoded_len();
         c.bytes_uncompressed.fetch_add(len as u64, Ordering::Relaxed);
         if len > self.max_request_bytes && spans.len() > 1 {
-          return Some(halves(spans));
+          return Some(spans.halves());
         }
         (grpc.send(&req, |r| self.retry_line(n, r)).await, len as u64)
       }
-      None => {
-        let (body, content_type) = encode(self.protocol, &self.origin, &spans);
+      _ => {
+        let (body, content_type) = match (spans.written_body(&self.origin), &spans) {
+          (Some(body), _) => (body, content_type(self.protocol)),
+          (None, Batch::Mapped(mapped)) => encode(self.protocol, &self.origin, mapped),
+          (None, Batch::Written(_)) => unreachable!("a written batch has a body"),
+        };
         c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
         if body.len() > self.max_request_bytes && spans.len() > 1 {
-          return Some(halves(spans));
+          return Some(spans.halves());
         }
         let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -685,7 +684,7 @@ impl Delivery {
           .log
           .debug(|| format!("[OtelExporter:debug] Exported {n} spans to {url}"));
       }
-      Outcome::Rejected { status: 413, .. } if spans.len() > 1 => return Some(halves(std::mem::take(&mut spans))),
+      Outcome::Rejected { status: 413, .. } if spans.len() > 1 => return Some(spans.halves()),
       Outcome::Rejected {
         status,
         status_text,
@@ -735,11 +734,6 @@ impl Delivery {
       ))
     });
   }
-}
-
-fn halves(mut spans: Vec<OtelSpan>) -> (Vec<OtelSpan>, Vec<OtelSpan>) {
-  let b = spans.split_off(spans.len() / 2);
-  (spans, b)
 }
 
 /// OTLP partial success: how many spans the collector rejected, and why.

@@ -1,5 +1,6 @@
 //! The OpenTelemetry exporter: Mastra spans mapped to OTLP (or Zipkin) spans and sent in batches.
 
+pub mod batch;
 pub mod config;
 pub mod exporter;
 pub mod limits;

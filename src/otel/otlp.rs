@@ -195,12 +195,26 @@ pub fn encode_protobuf(req: &ExportTraceServiceRequest) -> Vec<u8> {
 /// OTLP/protobuf bytes written straight from the mapped spans: the bytes prost writes for [`request`], without
 /// building (and copying every string into) the intermediate messages first.
 pub fn encode_protobuf_direct(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
+  let mut written = Vec::new();
+  for s in spans {
+    write_span(&mut written, s);
+  }
+  encode_written(origin, &written)
+}
+
+/// One span as it stands in a request's list of spans (its field tag and length, then its bytes), for
+/// [`encode_written`].
+pub fn write_span(w: &mut Vec<u8>, s: &OtelSpan) {
+  pb::nested(w, 2, span_len(s));
+  put_span(w, s);
+}
+
+/// OTLP/protobuf bytes around spans written one after another with [`write_span`]: the bytes prost writes for
+/// [`request`] of those spans.
+pub fn encode_written(origin: &Origin, spans: &[u8]) -> Vec<u8> {
   let resource_len = kvs_len(1, &origin.resource);
   let scope_len = str_len(1, &origin.scope_name) + str_len(2, &origin.scope_version);
-  // Each span's length is needed twice (in the totals and before its bytes): computed once.
-  let lens: Vec<usize> = spans.iter().map(span_len).collect();
-  let spans_len: usize = lens.iter().map(|&l| nested_len(2, l)).sum();
-  let scope_spans_len = nested_len(1, scope_len) + spans_len;
+  let scope_spans_len = nested_len(1, scope_len) + spans.len();
   let resource_spans_len = nested_len(1, resource_len) + nested_len(2, scope_spans_len);
   let mut w = Vec::with_capacity(nested_len(1, resource_spans_len));
   pb::nested(&mut w, 1, resource_spans_len);
@@ -210,10 +224,7 @@ pub fn encode_protobuf_direct(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
   pb::nested(&mut w, 1, scope_len);
   pb::string(&mut w, 1, &origin.scope_name);
   pb::string(&mut w, 2, &origin.scope_version);
-  for (s, &len) in spans.iter().zip(&lens) {
-    pb::nested(&mut w, 2, len);
-    put_span(&mut w, s);
-  }
+  w.extend_from_slice(spans);
   w
 }
 

@@ -8,16 +8,48 @@ use super::otlp::{AttrKey, AttrValue, FLAGS, Origin, OtelEvent, OtelSpan, hex_pa
 /// The request body for a batch of spans of one origin.
 pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
   let mut w = Vec::with_capacity(estimate(origin, spans));
-  w.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":{\"attributes\":");
-  key_values(&mut w, &origin.resource);
-  w.extend_from_slice(b",\"droppedAttributesCount\":0,\"entityRefs\":[]},\"scopeSpans\":[{\"scope\":{\"name\":");
-  string(&mut w, &origin.scope_name);
-  w.extend_from_slice(b",\"version\":");
-  string(&mut w, &origin.scope_version);
-  w.extend_from_slice(b",\"attributes\":[],\"droppedAttributesCount\":0},\"spans\":[");
+  open(&mut w, origin);
   list(&mut w, spans, span);
-  w.extend_from_slice(b"],\"schemaUrl\":\"\"}],\"schemaUrl\":\"\"}]}");
+  close(&mut w);
   w
+}
+
+/// A body around spans written one after another with [`write_span`] (`ends`: where each one ends in `spans`): the
+/// same bytes as [`encode`] of those spans.
+pub fn encode_written(origin: &Origin, spans: &[u8], ends: &[usize]) -> Vec<u8> {
+  let mut w = Vec::with_capacity(250 + spans.len() + ends.len());
+  open(&mut w, origin);
+  let mut start = 0;
+  for (i, &end) in ends.iter().enumerate() {
+    if i > 0 {
+      w.push(b',');
+    }
+    w.extend_from_slice(&spans[start..end]);
+    start = end;
+  }
+  close(&mut w);
+  w
+}
+
+/// One span's JSON object, as [`encode`] writes it in the body.
+pub fn write_span(w: &mut Vec<u8>, s: &OtelSpan) {
+  span(w, s);
+}
+
+/// The body up to its first span.
+fn open(w: &mut Vec<u8>, origin: &Origin) {
+  w.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":{\"attributes\":");
+  key_values(w, &origin.resource);
+  w.extend_from_slice(b",\"droppedAttributesCount\":0,\"entityRefs\":[]},\"scopeSpans\":[{\"scope\":{\"name\":");
+  string(w, &origin.scope_name);
+  w.extend_from_slice(b",\"version\":");
+  string(w, &origin.scope_version);
+  w.extend_from_slice(b",\"attributes\":[],\"droppedAttributesCount\":0},\"spans\":[");
+}
+
+/// The body after its last span.
+fn close(w: &mut Vec<u8>) {
+  w.extend_from_slice(b"],\"schemaUrl\":\"\"}],\"schemaUrl\":\"\"}]}");
 }
 
 /// Room for the body: the fixed text of each message, and every string with an eighth more for escapes. A body that
