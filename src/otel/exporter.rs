@@ -19,8 +19,8 @@ use super::zipkin;
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::{
-  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, enqueue,
-  request_flush,
+  Busy, DRAIN, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited,
+  enqueue, request_flush,
 };
 use crate::runtime;
 use crate::text::SpanText;
@@ -345,35 +345,17 @@ impl Worker {
     loop {
       let linger_until = linger.until();
       tokio::select! {
-        msg = rx.recv(), if linger.listening() => match msg {
-          Some(Msg::Span(json, mode)) => {
-            self.shared.intake.release(json.size());
-            let mut text = std::mem::take(&mut self.text);
-            json.read_into(&mut text);
-            if catch_unwind(AssertUnwindSafe(|| self.on_span(&text, mode))).is_err() {
-              self.panicked("mapping a span");
-            }
-            // One span's text buffer is reused for the next (a huge one is let go).
-            if text.capacity() <= MAX_KEPT_TEXT {
-              self.text = text;
-            }
-            self.shared.busy.leave();
+        msg = rx.recv(), if linger.listening() => {
+          let Some(msg) = msg else { break };
+          let mut spans = self.on_msg(msg);
+          // What else is queued is taken now, without a trip through `select!` (which sets up its timers again).
+          for msg in std::iter::from_fn(|| rx.try_recv().ok()).take(DRAIN - 1) {
+            spans |= self.on_msg(msg);
+          }
+          if spans {
             linger.after_event(&rx);
           }
-          Some(Msg::Init(service, version)) => {
-            if service.is_some() {
-              self.settings.resource.service_name = service;
-            }
-            if version.is_some() {
-              self.settings.resource.mastra_version = version;
-            }
-          }
-          Some(Msg::Flush(tx)) => {
-            self.send_batch();
-            self.dispatcher.wait_all(tx);
-          }
-          None => break,
-        },
+        }
         panic = self.dispatcher.join_next(), if self.dispatcher.has_running() => {
           self.shared.in_flight.store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
           if panic.is_some() {
@@ -386,6 +368,39 @@ impl Worker {
     }
     self.send_batch();
     self.dispatcher.drain().await;
+  }
+
+  /// Handles one message from the JavaScript thread. True for a span.
+  fn on_msg(&mut self, msg: Msg) -> bool {
+    match msg {
+      Msg::Span(json, mode) => {
+        self.shared.intake.release(json.size());
+        let mut text = std::mem::take(&mut self.text);
+        json.read_into(&mut text);
+        if catch_unwind(AssertUnwindSafe(|| self.on_span(&text, mode))).is_err() {
+          self.panicked("mapping a span");
+        }
+        // One span's text buffer is reused for the next (a huge one is let go).
+        if text.capacity() <= MAX_KEPT_TEXT {
+          self.text = text;
+        }
+        self.shared.busy.leave();
+        return true;
+      }
+      Msg::Init(service, version) => {
+        if service.is_some() {
+          self.settings.resource.service_name = service;
+        }
+        if version.is_some() {
+          self.settings.resource.mastra_version = version;
+        }
+      }
+      Msg::Flush(tx) => {
+        self.send_batch();
+        self.dispatcher.wait_all(tx);
+      }
+    }
+    false
   }
 
   fn panicked(&self, what: &str) {

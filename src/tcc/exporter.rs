@@ -11,8 +11,8 @@ use super::buffer::{Arrival, BufferCounters, EventKind, SpanKeys, TraceBuffer, T
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{
-  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, enqueue,
-  request_flush,
+  Busy, DRAIN, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited,
+  enqueue, request_flush,
 };
 use crate::runtime;
 use crate::text::SpanText;
@@ -338,27 +338,17 @@ impl Worker {
       let expiry = self.buffer.next_expiry();
       let linger_until = linger.until();
       tokio::select! {
-        msg = rx.recv(), if linger.listening() => match msg {
-          Some(Msg::Event(kind, json, at, keys)) => {
-            self.shared.intake.release(json.size());
-            let json = self.redacted(json.into_string());
-            self.apply(|buffer| buffer.on_event_keyed(kind, json, Instant::now(), at, keys.as_ref()));
+        msg = rx.recv(), if linger.listening() => {
+          let Some(msg) = msg else { break };
+          let mut events = self.on_msg(msg);
+          // What else is queued is taken now, without a trip through `select!` (which sets up its timers again).
+          for msg in std::iter::from_fn(|| rx.try_recv().ok()).take(DRAIN - 1) {
+            events |= self.on_msg(msg);
+          }
+          if events {
             linger.after_event(&rx);
           }
-          Some(Msg::RootStarted(trace_id, metadata)) => {
-            self.shared.intake.release(root_size(&trace_id, metadata.as_ref()));
-            let metadata = metadata.map(|m| self.redacted_metadata(m.into_string()));
-            self.apply(|buffer| buffer.on_root_started(&trace_id, metadata.as_deref(), Instant::now()));
-            linger.after_event(&rx);
-          }
-          Some(Msg::Flush(tx)) => {
-            let exports = self.buffer.drain();
-            self.send_all(exports);
-            self.publish_counters();
-            self.dispatcher.wait_all(tx);
-          }
-          None => break,
-        },
+        }
         panic = self.dispatcher.join_next(), if self.dispatcher.has_running() => {
           self.shared.in_flight.store(self.dispatcher.depth().0 as u64, Ordering::Relaxed);
           if panic.is_some() {
@@ -375,6 +365,31 @@ impl Worker {
     }
     // The exporter was dropped: finish what is in flight.
     self.dispatcher.drain().await;
+  }
+
+  /// Handles one message from the JavaScript thread. True for an event.
+  fn on_msg(&mut self, msg: Msg) -> bool {
+    match msg {
+      Msg::Event(kind, json, at, keys) => {
+        self.shared.intake.release(json.size());
+        let json = self.redacted(json.into_string());
+        self.apply(|buffer| buffer.on_event_keyed(kind, json, Instant::now(), at, keys.as_ref()));
+        true
+      }
+      Msg::RootStarted(trace_id, metadata) => {
+        self.shared.intake.release(root_size(&trace_id, metadata.as_ref()));
+        let metadata = metadata.map(|m| self.redacted_metadata(m.into_string()));
+        self.apply(|buffer| buffer.on_root_started(&trace_id, metadata.as_deref(), Instant::now()));
+        true
+      }
+      Msg::Flush(tx) => {
+        let exports = self.buffer.drain();
+        self.send_all(exports);
+        self.publish_counters();
+        self.dispatcher.wait_all(tx);
+        false
+      }
+    }
   }
 
   /// The span JSON with the `redact` keys replaced and, with `captureContent: false`, without content (re-encoded only
