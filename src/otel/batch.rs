@@ -163,7 +163,15 @@ mod tests {
       };
       let batch = written(protocol, &spans);
       assert_eq!(batch.len(), 5);
-      assert_eq!(batch.written_body(&origin).unwrap(), whole(&spans), "{protocol:?}");
+      let body = batch.written_body(&origin).unwrap();
+      assert_eq!(body, whole(&spans), "{protocol:?}");
+      // Allocated once, not grown (a grown body holds up to twice its size while it is sent).
+      assert!(
+        body.capacity() <= body.len() + 1024,
+        "{protocol:?}: {} for {}",
+        body.capacity(),
+        body.len()
+      );
       let (a, b) = batch.halves();
       assert_eq!((a.len(), b.len()), (2, 3));
       assert_eq!(a.written_body(&origin).unwrap(), whole(&spans[..2]), "{protocol:?}");

@@ -17,7 +17,9 @@ pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
 /// A body around spans written one after another with [`write_span`] (`ends`: where each one ends in `spans`): the
 /// same bytes as [`encode`] of those spans.
 pub fn encode_written(origin: &Origin, spans: &[u8], ends: &[usize]) -> Vec<u8> {
-  let mut w = Vec::with_capacity(250 + spans.len() + ends.len());
+  // Exactly enough for the spans and their commas, and room for the rest: a body that had to grow would hold
+  // twice its size.
+  let mut w = Vec::with_capacity(around_room(origin) + spans.len() + ends.len());
   open(&mut w, origin);
   let mut start = 0;
   for (i, &end) in ends.iter().enumerate() {
@@ -55,23 +57,27 @@ fn close(w: &mut Vec<u8>) {
 /// Room for the body: the fixed text of each message, and every string with an eighth more for escapes. A body that
 /// needs more grows once or twice.
 fn estimate(origin: &Origin, spans: &[OtelSpan]) -> usize {
-  let attrs = |a: &[(AttrKey, AttrValue)]| -> usize { a.iter().map(|(k, v)| 40 + room(k) + value_room(v)).sum() };
   let span = |s: &OtelSpan| -> usize {
     420
       + room(&s.name)
       + room(&s.status_message)
-      + attrs(&s.attributes)
+      + attrs_room(&s.attributes)
       + s
         .events
         .iter()
-        .map(|e| 100 + room(&e.name) + attrs(&e.attributes))
+        .map(|e| 100 + room(&e.name) + attrs_room(&e.attributes))
         .sum::<usize>()
   };
-  250
-    + attrs(&origin.resource)
-    + room(&origin.scope_name)
-    + room(&origin.scope_version)
-    + spans.iter().map(span).sum::<usize>()
+  around_room(origin) + spans.iter().map(span).sum::<usize>()
+}
+
+/// Room for the body's text before and after its spans.
+fn around_room(origin: &Origin) -> usize {
+  250 + attrs_room(&origin.resource) + room(&origin.scope_name) + room(&origin.scope_version)
+}
+
+fn attrs_room(a: &[(AttrKey, AttrValue)]) -> usize {
+  a.iter().map(|(k, v)| 40 + room(k) + value_room(v)).sum()
 }
 
 fn room(s: &str) -> usize {
