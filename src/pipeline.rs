@@ -521,6 +521,16 @@ pub fn enqueue<M>(tx: &mpsc::UnboundedSender<M>, busy: &Busy, intake: &IntakeLim
 /// worker's time in a 100k-span burst.
 pub const DRAIN: usize = 64;
 
+/// Handles `first`, then what else is queued (up to [`DRAIN`] messages in all). True when `handle` returned true for
+/// any of them.
+pub fn drain<M>(rx: &mut mpsc::UnboundedReceiver<M>, first: M, mut handle: impl FnMut(M) -> bool) -> bool {
+  let mut any = handle(first);
+  for msg in std::iter::from_fn(|| rx.try_recv().ok()).take(DRAIN - 1) {
+    any |= handle(msg);
+  }
+  any
+}
+
 /// How long a worker that has just emptied its queue waits before it looks at it again.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -591,6 +601,28 @@ pub async fn request_flush<M>(
 mod linger_tests {
   use super::*;
   use std::time::{Duration, Instant};
+
+  #[test]
+  fn drain_takes_the_first_message_and_what_is_queued_up_to_its_bound() {
+    let (tx, mut rx) = mpsc::unbounded_channel::<usize>();
+    for i in 1..=DRAIN + 5 {
+      tx.send(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    let any = drain(&mut rx, 0, |m| {
+      seen.push(m);
+      m == 3
+    });
+    assert!(any, "one handler call said true");
+    assert_eq!(
+      seen,
+      (0..DRAIN).collect::<Vec<_>>(),
+      "the first, then the queue in order, DRAIN in all"
+    );
+    assert_eq!(rx.try_recv().ok(), Some(DRAIN), "the rest waits for the next turn");
+    assert!(!drain(&mut rx, 0, |_| false), "no handler call said true");
+    assert!(rx.try_recv().is_err(), "the second drain took what was left");
+  }
 
   #[test]
   fn a_worker_keeps_looking_at_its_queue_while_events_keep_coming_and_sleeps_after_a_quiet_second() {

@@ -11,7 +11,7 @@ use super::buffer::{Arrival, BufferCounters, EventKind, SpanKeys, TraceBuffer, T
 use super::config::TccConfig;
 use crate::log::Logger;
 use crate::pipeline::{
-  Busy, DRAIN, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited,
+  Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, drain,
   enqueue, request_flush,
 };
 use crate::runtime;
@@ -340,12 +340,8 @@ impl Worker {
       tokio::select! {
         msg = rx.recv(), if linger.listening() => {
           let Some(msg) = msg else { break };
-          let mut events = self.on_msg(msg);
           // What else is queued is taken now, without a trip through `select!` (which sets up its timers again).
-          for msg in std::iter::from_fn(|| rx.try_recv().ok()).take(DRAIN - 1) {
-            events |= self.on_msg(msg);
-          }
-          if events {
+          if drain(&mut rx, msg, |m| self.on_msg(m)) {
             linger.after_event(&rx);
           }
         }
