@@ -166,15 +166,9 @@ function dispatch(event) {
 let peakRss = process.memoryUsage().rss
 // The deepest the exporter's queue got (ours report it in stats()).
 let peakQueue = 0
-// The sampler's own JavaScript-thread CPU, left out of every subject's figures: `stats()` builds an object of 24
-// counters, about 40 µs a call, which only ours have (in the sustained mode, 750 calls: 1 to 1.5 µs per span).
-let samplerUs = 0
 const sampler = setInterval(() => {
-  const c0 = process.threadCpuUsage()
   peakRss = Math.max(peakRss, process.memoryUsage().rss)
   peakQueue = Math.max(peakQueue, exporter.stats?.().queueDepth ?? 0)
-  const c = process.threadCpuUsage(c0)
-  samplerUs += c.user + c.system
 }, 20)
 // Minor page faults of the JavaScript thread (each one costs microseconds in a VM), from /proc.
 const jsFaults = () => Number(fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')[7])
@@ -215,7 +209,6 @@ const jsWaitMs = sched1.waitMs - sched0.waitMs
 const jsPreempted = sched1.preempted - sched0.preempted
 const elu = performance.eventLoopUtilization(elu0)
 const cpu = process.threadCpuUsage(cpu0)
-const samplerReplayUs = samplerUs
 // Ours take a deadline (30 s by default); the references have none. Wait for delivery, as they do.
 await Promise.allSettled(pending)
 await exporter.flush(600000).catch((e) => console.error(`[bench] ${name} flush failed: ${e.message}`))
@@ -223,7 +216,6 @@ const flushEnd = Date.now()
 const faults = jsFaults() - faults0
 // Through the flush: the references defer their mapping, encoding and HTTP to timers and microtasks.
 const cpuTotal = process.threadCpuUsage(cpu0)
-const samplerTotalUs = samplerUs
 clearInterval(sampler)
 peakRss = Math.max(peakRss, process.memoryUsage().rss)
 const stats = exporter.stats?.()
@@ -237,5 +229,5 @@ for (const tid of fs.readdirSync('/proc/self/task')) {
     if (comm.startsWith('mastra-exporter')) workerCpuMs += ((Number(f[11]) + Number(f[12])) * 1000) / TICKS
   } catch {}
 }
-process.send({ name, stats, faults, workerCpuMs, peakQueue, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system - samplerReplayUs) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system - samplerTotalUs) / 1000, eluActiveMs: elu.active - samplerReplayUs / 1000, samplerMs: samplerTotalUs / 1000, wallStart: wall0, replayEnd, flushEnd, peakRss, jsWaitMs, jsPreempted })
+process.send({ name, stats, faults, workerCpuMs, peakQueue, spans: ended, importMs, callMs, cpuMs: (cpu.user + cpu.system) / 1000, cpuTotalMs: (cpuTotal.user + cpuTotal.system) / 1000, eluActiveMs: elu.active, wallStart: wall0, replayEnd, flushEnd, peakRss, jsWaitMs, jsPreempted })
 setTimeout(() => process.exit(0), 50)
