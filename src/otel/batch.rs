@@ -109,12 +109,21 @@ impl Batch {
 
   /// The request body of an OTLP/HTTP batch; `None` for mapped spans.
   pub fn written_body(&self, origin: &Origin) -> Option<Vec<u8>> {
-    let Batch::Written(w) = self else { return None };
-    Some(if w.json {
-      otlp_json::encode_written(origin, &w.bytes, &w.ends)
+    match self {
+      Batch::Written(w) => Some(w.body(origin)),
+      Batch::Mapped(_) => None,
+    }
+  }
+}
+
+impl Written {
+  /// The request body: the request's opening, the spans, its closing.
+  pub fn body(&self, origin: &Origin) -> Vec<u8> {
+    if self.json {
+      otlp_json::encode_written(origin, &self.bytes, &self.ends)
     } else {
-      otlp::encode_written(origin, &w.bytes)
-    })
+      otlp::encode_written(origin, &self.bytes)
+    }
   }
 }
 

@@ -651,10 +651,9 @@ impl Delivery {
         (grpc.send(&req, |r| self.retry_line(n, r)).await, len as u64)
       }
       _ => {
-        let (body, content_type) = match (spans.written_body(&self.origin), &spans) {
-          (Some(body), _) => (body, content_type(self.protocol)),
-          (None, Batch::Mapped(mapped)) => encode(self.protocol, &self.origin, mapped),
-          (None, Batch::Written(_)) => unreachable!("a written batch has a body"),
+        let (body, content_type) = match &spans {
+          Batch::Written(written) => (written.body(&self.origin), content_type(self.protocol)),
+          Batch::Mapped(mapped) => encode(self.protocol, &self.origin, mapped),
         };
         c.bytes_uncompressed.fetch_add(body.len() as u64, Ordering::Relaxed);
         if body.len() > self.max_request_bytes && spans.len() > 1 {
