@@ -4,6 +4,7 @@
 //! The core (everything but `binding`) never names a napi type: it is plain Rust, tested with
 //! `cargo test --no-default-features`. The `binding` module is a thin napi-rs layer over it.
 
+pub mod dates;
 pub mod env;
 pub mod json;
 pub mod log;

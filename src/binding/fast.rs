@@ -232,6 +232,13 @@ pub fn is_true(env: sys::napi_env, v: sys::napi_value) -> bool {
   status == sys::Status::napi_ok && b
 }
 
+/// A number as an unsigned 32-bit integer (as `>>> 0` would make it); anything else is 0.
+pub fn uint(env: sys::napi_env, v: sys::napi_value) -> u32 {
+  let mut n = 0;
+  let status = unsafe { sys::napi_get_value_uint32(env, v, &mut n) };
+  if status == sys::Status::napi_ok { n } else { 0 }
+}
+
 /// A strong reference to an object, kept until `release`.
 pub struct Held(sys::napi_ref);
 

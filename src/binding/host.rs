@@ -302,6 +302,10 @@ pub fn go_direct<H: Fn(&Env, Unknown<'_>) + 'static>(
 /// How a wrapper's source names its entry point, with a placeholder for the method's name.
 const ENTRY_POINT: &str = "function ENTRY_POINT(";
 
+/// Where a wrapper's source takes the span serialiser the wrappers share (see the file).
+const SERIALISE_HERE: &str = "/* serialise.js */";
+const SERIALISE: &str = include_str!("serialise.js");
+
 /// The entry point a JavaScript wrapper makes around `handler` and `natives`.
 fn wrap(
   env: &Env,
@@ -316,7 +320,11 @@ fn wrap(
   // costs more than the event itself.
   let named = format!("function {}(", name.to_string_lossy());
   let factory: Unknown = env
-    .run_script(source.replacen(ENTRY_POINT, &named, 1))
+    .run_script(
+      source
+        .replacen(ENTRY_POINT, &named, 1)
+        .replacen(SERIALISE_HERE, SERIALISE, 1),
+    )
     .map_err(|e| e.reason.clone())?;
   let mut args = vec![handler];
   for native in natives {

@@ -1,6 +1,8 @@
 // The OtelExporter's entry point as Mastra calls it, for every tracing event. The common events are handled here, in
 // code V8 compiles together with the caller: a start or an update is ignored (only ends are exported), and an end is
-// serialised and its text handed to `ended`, a native function that only copies it out. Anything else (not an
+// serialised (by `serialise`, from serialise.js, which host.rs puts in place of the comment naming it: its Dates go as
+// epoch milliseconds, which the worker reads as times) and its text handed to `ended`, a native function that only
+// copies it out. Anything else (not an
 // object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
 // the event again, counts and reports what is wrong, and falls back to the careful serialiser.
 //
@@ -12,13 +14,14 @@
 (function (handle, ended, done) {
   const IGNORED = 1
   const WIDE = /[^\x00-\xff]/
+  /* serialise.js */
   function read(event) {
     if (typeof event !== 'object' || event === null) return undefined
     const type = event.type
     if (type !== 'span_ended' && type !== 'span_started' && type !== 'span_updated') return undefined
     const span = event.exportedSpan
     if (typeof span !== 'object' || span === null) return undefined
-    return type === 'span_ended' ? JSON.stringify(span) : IGNORED
+    return type === 'span_ended' ? serialise(span) : IGNORED
   }
   return function ENTRY_POINT(event) {
     let json

@@ -2,6 +2,7 @@
 
 use super::fast::{self, Key};
 use super::host::{self, Host, JsFlushReport};
+use crate::dates::Dates;
 use crate::env::ProcessEnv;
 use crate::log::Logger;
 use crate::pipeline::Busy;
@@ -621,7 +622,8 @@ impl Core {
           let id = id()?;
           let root = root()?;
           let trace = if root { trace()? } else { None };
-          self.on_end(env, held, host::span_json(env, span), root, id, trace)
+          let json = host::span_json(env, span).map(|json| (json, Dates::NONE));
+          self.on_end(env, held, json, root, id, trace)
         }
       }
     });
@@ -641,7 +643,8 @@ impl Core {
   }
 
   /// The native functions the entry point's JavaScript wrapper calls: `hold(span, id, traceId)`, `update(span, id)`,
-  /// `end(json, span, isRoot, narrow)`, `begin(json, narrow)` (a start handed over at once) and
+  /// `end(json, span, isRoot, narrow, dates)` (`dates`: which Dates the text carries as epoch milliseconds, see
+  /// [`crate::dates`]), `begin(json, narrow)` (a start handed over at once) and
   /// `rooted(span, id, traceId, metadataJson, narrow)` (a root's start).
   fn wrapper_natives(self: &Rc<Self>) -> Vec<fast::Entry> {
     vec![
@@ -673,6 +676,7 @@ impl Core {
             (id, trace)
           }
         };
+        let json = json.map(|json| (json, Dates::from_bits(fast::uint(raw, a[4]))));
         core.on_end(env, held, json, root, id, trace)
       }),
       self.native(|core, env, _, a| {
@@ -797,13 +801,14 @@ impl Core {
     self.push_span(env, EventKind::Updated, span)
   }
 
-  /// A span ends: serialised once, and handed over at its start's place. A root's end first hands over the spans of
+  /// A span ends: serialised once (with the Dates its text carries as epoch milliseconds), and handed over at its
+  /// start's place. A root's end first hands over the spans of
   /// its trace still open.
   fn on_end(
     &self,
     env: &Env,
     held: &RefCell<HeldSpans>,
-    json: StdResult<SpanText, String>,
+    json: StdResult<(SpanText, Dates), String>,
     root: bool,
     id: Option<Id>,
     trace: Option<Id>,
@@ -814,7 +819,10 @@ impl Core {
       self.hand_over(env, open);
     }
     let Some((id, start)) = start else {
-      self.push(env, EventKind::Ended, json?);
+      let (json, dates) = json?;
+      if self.inner.push_dated(EventKind::Ended, json, dates) {
+        self.host.hold(env);
+      }
       return Ok(());
     };
     self.inner.count_event();
@@ -825,7 +833,8 @@ impl Core {
     };
     // A root (by its start or its end) is read from its JSON: the worker needs more of it than its ids.
     let keys = (!root && !start.root).then_some(SpanKeys { id, trace: start.trace });
-    if self.inner.push_keyed(EventKind::Ended, json?, at, keys) {
+    let (json, dates) = json?;
+    if self.inner.push_keyed(EventKind::Ended, json, dates, at, keys) {
       self.host.hold(env);
     }
     Ok(())
@@ -897,7 +906,7 @@ fn hand_over(env: &Env, exporter: &TccExporter, spans: Vec<Taken>) -> bool {
           started_earlier: false,
         };
         let keys = (!held.root).then_some(SpanKeys { id, trace: held.trace });
-        was_idle |= exporter.push_keyed(EventKind::Started, json, at, keys);
+        was_idle |= exporter.push_keyed(EventKind::Started, json, Dates::NONE, at, keys);
       }
       Err(problem) => {
         exporter.count_invalid();

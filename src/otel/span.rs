@@ -238,14 +238,29 @@ fn nesting_depth(json: &str) -> usize {
   max
 }
 
-/// An ISO-8601 date (what `Date.prototype.toJSON` writes) or epoch milliseconds, as Unix nanoseconds.
+/// An ISO-8601 date (what `Date.prototype.toJSON` writes) or epoch milliseconds (what the entry points' wrappers send
+/// a `Date` as, see [`crate::dates`]), as Unix nanoseconds. Whole milliseconds convert exactly.
 pub fn time_ns(v: &Json) -> Option<u64> {
   match v {
     Json::String(s) => parse_iso_ns(s),
-    Json::Number(n) => n
-      .as_f64()
-      .filter(|ms| ms.is_finite() && *ms >= 0.0)
-      .map(|ms| (ms * 1e6) as u64),
+    Json::Number(n) => {
+      if let Some(ms) = n.as_i64() {
+        return u64::try_from(ms).ok()?.checked_mul(1_000_000);
+      }
+      n.as_f64()
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| (ms * 1e6).round() as u64)
+    }
+    _ => None,
+  }
+}
+
+/// A time as `Date.prototype.toISOString()` writes it: an ISO string as it is, epoch milliseconds (a `Date` the
+/// wrapper sent as its time value) converted.
+pub fn iso_text(v: &Json) -> Option<String> {
+  match v {
+    Json::Number(n) => crate::dates::iso(n.as_str()),
+    Json::String(s) => Some(s.to_string()),
     _ => None,
   }
 }

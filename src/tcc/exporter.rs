@@ -9,6 +9,8 @@
 
 use super::buffer::{Arrival, BufferCounters, EventKind, SpanKeys, TraceBuffer, TraceExport};
 use super::config::TccConfig;
+use super::span::with_iso_dates;
+use crate::dates::Dates;
 use crate::log::Logger;
 use crate::pipeline::{
   Busy, Dispatcher, Dropped, FlushReport, IntakeLimit, Job, Linger, PipelineLimits, Queued, RateLimited, drain,
@@ -32,7 +34,7 @@ fn root_size(trace_id: &str, metadata: Option<&SpanText>) -> usize {
 }
 
 enum Msg {
-  Event(EventKind, SpanText, Arrival, Option<SpanKeys>),
+  Event(EventKind, SpanText, Dates, Arrival, Option<SpanKeys>),
   /// A root started and its start is held back: its trace id (raw JSON) and its metadata's JSON.
   RootStarted(String, Option<SpanText>),
   Flush(oneshot::Sender<()>),
@@ -152,12 +154,17 @@ impl TccExporter {
   /// its event loop). When the queue is full the event is dropped, counted, and a warning is printed at most every
   /// 10 s.
   pub fn push(&self, kind: EventKind, span_json: impl Into<SpanText>) -> bool {
+    self.push_dated(kind, span_json.into(), Dates::NONE)
+  }
+
+  /// As `push`, for text that carries `dates` as epoch milliseconds (see [`crate::dates`]).
+  pub fn push_dated(&self, kind: EventKind, span_json: SpanText, dates: Dates) -> bool {
     self.count_event();
     let at = Arrival {
       seq: self.next_seq(),
       started_earlier: false,
     };
-    self.push_at(kind, span_json, at)
+    self.push_keyed(kind, span_json, dates, at, None)
   }
 
   /// The next place in the start order. A caller that holds a span's start back takes its place here when the span
@@ -174,12 +181,19 @@ impl TccExporter {
   /// Hands one event over at its place in the start order (see `next_seq`). Not counted as an event; otherwise as
   /// `push`.
   pub fn push_at(&self, kind: EventKind, span_json: impl Into<SpanText>, at: Arrival) -> bool {
-    self.push_keyed(kind, span_json.into(), at, None)
+    self.push_keyed(kind, span_json.into(), Dates::NONE, at, None)
   }
 
-  /// As `push_at`, with the ids of a span that is not a root when the caller read them already (the worker then
-  /// need not read the span's JSON).
-  pub fn push_keyed(&self, kind: EventKind, span_json: SpanText, at: Arrival, keys: Option<SpanKeys>) -> bool {
+  /// As `push_at`, for text that carries `dates` as epoch milliseconds (see [`crate::dates`]), with the ids of a span
+  /// that is not a root when the caller read them already (the worker then need not read the span's JSON).
+  pub fn push_keyed(
+    &self,
+    kind: EventKind,
+    span_json: SpanText,
+    dates: Dates,
+    at: Arrival,
+    keys: Option<SpanKeys>,
+  ) -> bool {
     let bytes = span_json.size();
     let sh = &self.shared;
     self.queued(enqueue(
@@ -187,7 +201,7 @@ impl TccExporter {
       &sh.busy,
       &sh.intake,
       bytes,
-      Msg::Event(kind, span_json, at, keys),
+      Msg::Event(kind, span_json, dates, at, keys),
     ))
   }
 
@@ -366,9 +380,9 @@ impl Worker {
   /// Handles one message from the JavaScript thread. True for an event.
   fn on_msg(&mut self, msg: Msg) -> bool {
     match msg {
-      Msg::Event(kind, json, at, keys) => {
+      Msg::Event(kind, json, dates, at, keys) => {
         self.shared.intake.release(json.size());
-        let json = self.redacted(json.into_string());
+        let json = self.redacted(with_iso_dates(json.into_string(), dates));
         self.apply(|buffer| buffer.on_event_keyed(kind, json, Instant::now(), at, keys.as_ref()));
         true
       }

@@ -5,6 +5,7 @@
 //! buffer needs are looked at, and everything else (including lone UTF-16 surrogates, which a Rust `String` could not
 //! hold) passes through as raw JSON.
 
+use crate::dates::Dates;
 use crate::json;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -123,6 +124,68 @@ pub fn has_run_id(span_json: &str) -> bool {
   read.is_ok() && found
 }
 
+/// The span's text with the Dates its wrapper sent as epoch milliseconds (`dates`, see [`crate::dates`]) written back
+/// as `JSON.stringify` writes a `Date`: the ISO string. Only the members the mask names are touched (the top-level
+/// `startTime` and `endTime`, and `completionStartTime` in the top-level `attributes`), and only when they hold such a
+/// number; the text is returned unchanged otherwise.
+pub fn with_iso_dates(span_json: String, dates: Dates) -> String {
+  use std::ops::ControlFlow::{Break, Continue};
+  if dates.is_empty() {
+    return span_json;
+  }
+  // `JSON.stringify` writes each key once, so the scan stops once it has met every member the mask names (they come
+  // before the large members, input and output, in Mastra's spans).
+  let mut left = [Dates::START, Dates::END, Dates::COMPLETION]
+    .into_iter()
+    .filter(|d| dates.contains(*d))
+    .count();
+  // Where each number is in the text, and its ISO string.
+  let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::with_capacity(3);
+  let at = |value: &str| value.as_ptr() as usize - span_json.as_ptr() as usize;
+  let mut member = |key: &str, value: &str| {
+    let wanted = match key {
+      "\"startTime\"" => dates.contains(Dates::START),
+      "\"endTime\"" => dates.contains(Dates::END),
+      "\"attributes\"" if dates.contains(Dates::COMPLETION) => {
+        left -= 1;
+        let _ = json::top_level_until(value, |key, first, _| {
+          if key == "\"completionStartTime\""
+            && let Some(iso) = crate::dates::iso(first)
+          {
+            edits.push((at(first)..at(first) + first.len(), iso));
+          }
+          Continue(())
+        });
+        false
+      }
+      _ => false,
+    };
+    if wanted {
+      left -= 1;
+      if let Some(iso) = crate::dates::iso(value) {
+        edits.push((at(value)..at(value) + value.len(), iso));
+      }
+    }
+    if left == 0 { Break(()) } else { Continue(()) }
+  };
+  if json::top_level_until(&span_json, |key, value, _| member(key, value)).is_err() || edits.is_empty() {
+    return span_json;
+  }
+  // In text order: the attributes' member may come before the top-level ones.
+  edits.sort_by_key(|(range, _)| range.start);
+  let mut out = String::with_capacity(span_json.len() + edits.len() * 16);
+  let mut from = 0;
+  for (range, iso) in edits {
+    out.push_str(&span_json[from..range.start]);
+    out.push('"');
+    out.push_str(&iso);
+    out.push('"');
+    from = range.end;
+  }
+  out.push_str(&span_json[from..]);
+  out
+}
+
 /// The span object with `runId` as its last key, as `{ ...span, runId }` serialises. When the span already has a
 /// `runId` key (`has_run_id`), that key keeps its place and takes the new value; with no run id the key is removed.
 pub fn with_run_id(span_json: &str, has_run_id: bool, run_id: Option<&str>, out: &mut String) {
@@ -209,6 +272,38 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawKey<'a> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn dates_sent_as_milliseconds_become_iso_strings_again() {
+    let all = Dates::START | Dates::END | Dates::COMPLETION;
+    let text = r#"{"id":"a","startTime":1764000000123,"endTime":1764000000124,"metadata":{"startTime":5},"attributes":{"x":[1,{"completionStartTime":7}],"completionStartTime":1764000000125},"z":0}"#;
+    assert_eq!(
+      with_iso_dates(text.to_string(), all),
+      r#"{"id":"a","startTime":"2025-11-24T16:00:00.123Z","endTime":"2025-11-24T16:00:00.124Z","metadata":{"startTime":5},"attributes":{"x":[1,{"completionStartTime":7}],"completionStartTime":"2025-11-24T16:00:00.125Z"},"z":0}"#
+    );
+    // Only what the mask names.
+    assert_eq!(
+      with_iso_dates(text.to_string(), Dates::END),
+      text.replace("1764000000124", "\"2025-11-24T16:00:00.124Z\"")
+    );
+    assert_eq!(with_iso_dates(text.to_string(), Dates::NONE), text);
+    // An invalid Date is `null` either way; text that is not an object, or is cut short, is left as it is.
+    for same in [
+      r#"{"startTime":null,"endTime":"2025-11-24T16:00:00.124Z"}"#,
+      r#"{"startTime":1764000000123,"endTime":"#,
+      "[1764000000123]",
+    ] {
+      assert_eq!(with_iso_dates(same.to_string(), all), same);
+    }
+    // Members in any order; the scan stops once it has met them all (what follows is not read).
+    assert_eq!(
+      with_iso_dates(
+        r#"{"attributes":{"completionStartTime":2},"endTime":1,"startTime":0,"rest":"#.to_string(),
+        all
+      ),
+      r#"{"attributes":{"completionStartTime":"1970-01-01T00:00:00.002Z"},"endTime":"1970-01-01T00:00:00.001Z","startTime":"1970-01-01T00:00:00.000Z","rest":"#
+    );
+  }
 
   fn appended(json: &str, run_id: Option<&str>) -> String {
     let mut out = String::new();

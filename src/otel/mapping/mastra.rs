@@ -198,7 +198,9 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
       .filter(|_| span.entity_type.as_deref() == Some("agent")),
   );
   if let Some(first) = span.attr("completionStartTime").and_then(crate::otel::span::time_ns) {
-    a.text("mastra.completion_start_time", span.attr("completionStartTime"));
+    if let Some(iso) = span.attr("completionStartTime").and_then(crate::otel::span::iso_text) {
+      a.set("mastra.completion_start_time", AttrValue::Str(iso));
+    }
     if latest && matches!(span.attr("streaming"), Some(Json::Bool(true))) {
       let secs = first.saturating_sub(span.start_ns) as f64 / 1e9;
       a.set(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, AttrValue::Double(secs));

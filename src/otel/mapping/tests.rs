@@ -422,3 +422,42 @@ fn metadata_becomes_prefixed_attributes_and_thread_id_the_conversation() {
   let legacy = map_span(&s, opts(Semconv::Legacy), &TraceFacts::default()).unwrap();
   assert_eq!(str_attr(&legacy, "threadId"), Some("t-1"), "0.x flattened metadata");
 }
+
+#[test]
+fn dates_sent_as_epoch_milliseconds_map_as_their_iso_strings() {
+  // The entry points' wrappers send a span's Dates as their time values (crate::dates); the mapping must not tell.
+  let fields = |start: serde_json::Value, end: serde_json::Value, first: serde_json::Value| {
+    json!({"type": "model_inference", "entityType": "agent", "entityId": "a", "startTime": start, "endTime": end,
+      "attributes": {"model": "m", "streaming": true, "completionStartTime": first}})
+  };
+  let iso = span(fields(
+    json!("2026-01-01T00:00:00.001Z"),
+    json!("2026-01-01T00:00:01.999Z"),
+    json!("2026-01-01T00:00:00.250Z"),
+  ));
+  let ms = span(fields(
+    json!(1767225600001u64),
+    json!(1767225601999u64),
+    json!(1767225600250u64),
+  ));
+  assert_eq!((ms.start_ns, ms.end_ns), (iso.start_ns, iso.end_ns));
+  assert_eq!(
+    ms.start_ns, 1_767_225_600_001_000_000,
+    "whole milliseconds convert exactly"
+  );
+  let facts = TraceFacts {
+    has_model_inference: true,
+    provider: None,
+  };
+  for semconv in [Semconv::Mastra, Semconv::Latest] {
+    let (a, b) = (
+      map_span(&iso, opts(semconv), &facts).unwrap(),
+      map_span(&ms, opts(semconv), &facts).unwrap(),
+    );
+    assert_eq!(a, b, "{semconv:?}");
+    assert_eq!(
+      str_attr(&b, "mastra.completion_start_time"),
+      Some("2026-01-01T00:00:00.250Z")
+    );
+  }
+}
