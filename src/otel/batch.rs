@@ -64,13 +64,15 @@ impl Batch {
     self.len() == 0
   }
 
-  /// The spans so far, leaving an empty batch of the same kind (with as much room as this one had).
+  /// The spans so far, leaving an empty batch of the same kind, with room for as many spans as this one has (and
+  /// for a sixteenth more bytes than it holds: a buffer that doubled as it grew would hold up to twice what a batch
+  /// that waits to be sent needs).
   pub fn take(&mut self) -> Batch {
     let empty = match self {
       Batch::Mapped(spans) => Batch::Mapped(Vec::with_capacity(spans.capacity())),
       Batch::Written(w) => Batch::Written(Written {
         json: w.json,
-        bytes: Vec::with_capacity(w.bytes.capacity()),
+        bytes: Vec::with_capacity(w.bytes.len() + w.bytes.len() / 16),
         ends: Vec::with_capacity(w.ends.capacity()),
       }),
     };
