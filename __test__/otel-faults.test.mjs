@@ -180,6 +180,24 @@ test('the backlog is bounded: a dead collector drops the oldest batches, counted
   assert.equal(lines.filter((l) => l.text.includes('Too many batches are waiting')).length, 1, 'rate-limited to one line')
 })
 
+test('while a batch waits for a connection, later spans wait in the queue as text, not as more built batches', async (t) => {
+  const rx = await startReceiver({ fallback: { hang: true } })
+  t.after(() => rx.close())
+  const e = exporter(rx, { timeout: 60000, batchSize: 2, maxConcurrentExports: 1 })
+  // The first trace's 10 spans arrive together: five batches, one sent (it hangs), four waiting behind it.
+  await replay(e)
+  await sleep(100)
+  // The next traces are not taken from the queue while those wait.
+  await replay(e)
+  await replay(e)
+  await sleep(100)
+  const s = e.stats()
+  assert.equal(s.inFlight, 1, JSON.stringify(s))
+  assert.equal(s.queueDepth, 20, JSON.stringify(s))
+  assert.equal(s.pending, 25, 'the 20 queued spans and the 5 batches')
+  await e.flush(50)
+})
+
 test('hostile input never throws, is counted, and good spans still go out', async (t) => {
   const rx = await startReceiver()
   t.after(() => rx.close())
