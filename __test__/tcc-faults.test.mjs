@@ -149,3 +149,22 @@ test('413, or a run over maxRequestBytes: the run is sent in parts with the same
     assert.equal(e.stats().spansFailed, 0)
   }
 })
+
+test('while a run waits for a connection, later events wait in the queue as text', async (t) => {
+  const rx = await startReceiver({ fallback: { hang: true } })
+  t.after(() => rx.close())
+  const e = new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url(), maxConcurrentExports: 1, timeoutMs: 60000 })
+  // The first run is sent and hangs; the second waits behind it.
+  sendRun(e, 't1', 'run-1')
+  await sleep(100)
+  sendRun(e, 't2', 'run-2')
+  await sleep(100)
+  // The third run's events are not taken from the queue while the second waits.
+  sendRun(e, 't3', 'run-3')
+  await sleep(100)
+  const s = e.stats()
+  assert.equal(s.inFlight, 1, JSON.stringify(s))
+  assert.equal(s.queueDepth, 2, JSON.stringify(s))
+  assert.equal(s.runsExported, 0)
+  await e.flush(50)
+})

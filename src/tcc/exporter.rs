@@ -352,7 +352,9 @@ impl Worker {
       let expiry = self.buffer.next_expiry();
       let linger_until = linger.until();
       tokio::select! {
-        msg = rx.recv(), if linger.listening() => {
+        // While a run waits for a connection, events stay in the queue as their text and this thread sends first
+        // (as OtelExporter does; see there).
+        msg = rx.recv(), if linger.listening() && self.dispatcher.depth().1 == 0 => {
           let Some(msg) = msg else { break };
           // What else is queued is taken now, without a trip through `select!` (which sets up its timers again).
           if drain(&mut rx, msg, |m| self.on_msg(m)) {
