@@ -331,10 +331,12 @@ pub fn normalize_id(id: &str, len: usize) -> Option<String> {
   if id.is_empty() || id.len() > len || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
     return None;
   }
-  let mut out = String::with_capacity(len);
-  out.extend(std::iter::repeat_n('0', len - id.len()));
-  out.extend(id.chars().map(|c| c.to_ascii_lowercase()));
-  Some(out)
+  // Byte by byte: the ids are ASCII (checked above), and pushing them as chars cost 5% of the worker over http/json.
+  let mut out = vec![b'0'; len];
+  for (o, b) in out[len - id.len()..].iter_mut().zip(id.bytes()) {
+    *o = b.to_ascii_lowercase();
+  }
+  String::from_utf8(out).ok()
 }
 
 /// Replaces `\uD800`-`\uDFFF` escapes that are not part of a surrogate pair with `\uFFFD`.
