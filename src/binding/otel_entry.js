@@ -2,9 +2,9 @@
 // code V8 compiles together with the caller: a start or an update is ignored (only ends are exported), and an end is
 // serialised (by `serialise`, from serialise.js, which host.rs puts in place of the comment naming it: its Dates go as
 // epoch milliseconds, which the worker reads as times) and its text handed to `ended`, a native function that only
-// copies it out. Anything else (not an
-// object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
-// the event again, counts and reports what is wrong, and falls back to the careful serialiser.
+// copies it out. Anything else (not an object, an unknown type, no span, a throwing getter or toJSON) goes to
+// `handle`, the native handler, which reads the event again, counts and reports what is wrong, and falls back to the
+// careful serialiser.
 //
 // `ended` also learns whether the text is narrow (no character above U+00FF), so it can copy one byte per character.
 // V8 keeps such strings one byte wide, and for those it answers the test below without reading the string.

@@ -7,9 +7,8 @@
   //
   // Only plain Dates (whose prototype is `Date.prototype`) in plain objects (whose prototype is `Object.prototype`,
   // with no `toJSON`) are replaced, and only while `Date.prototype.toJSON` and `toISOString` are the built-in ones
-  // (checked when the wrapper is made, and compared with what they were then at every span);
-  // anything else is serialised as it is. An invalid Date's time is NaN, which is written as `null`, as its `toJSON`
-  // writes it.
+  // (checked when the wrapper is made, and compared with what they were then at every span); anything else is
+  // serialised as it is. An invalid Date's time is NaN, which is written as `null`, as its `toJSON` writes it.
   const START = 1
   const END = 2
   const COMPLETION = 4

@@ -802,8 +802,7 @@ impl Core {
   }
 
   /// A span ends: serialised once (with the Dates its text carries as epoch milliseconds), and handed over at its
-  /// start's place. A root's end first hands over the spans of
-  /// its trace still open.
+  /// start's place. A root's end first hands over the spans of its trace still open.
   fn on_end(
     &self,
     env: &Env,

@@ -3,8 +3,9 @@
 // start's span object (held until the span ends) with its id and trace id, and for a root also its metadata as JSON
 // text (the run id and metadata are frozen at the root's start); an update's span and id; an end's JSON text
 // (serialised once, here, by `serialise` from serialise.js, which host.rs puts in place of the comment naming it) with
-// its span, root flag and which of its Dates went as epoch milliseconds (the worker writes them back as ISO strings) (the native side reads the ids from the text's opening, where
-// Mastra's spans have them, and from the span otherwise); a start without ids as JSON text. Anything else (not
+// its span, its root flag and which of its Dates went as epoch milliseconds (the worker writes them back as ISO
+// strings; the native side reads the ids from the text's opening, where Mastra's spans have them, and from the span
+// otherwise); a start without ids as JSON text. Anything else (not
 // an object, an unknown type, no span, a throwing getter or toJSON) goes to `handle`, the native handler, which reads
 // the event again, counts and reports what is wrong, and falls back to the careful serialiser.
 //
