@@ -147,7 +147,7 @@ pub fn with_iso_dates(span_json: String, dates: Dates) -> String {
       "\"startTime\"" => dates.contains(Dates::START),
       "\"endTime\"" => dates.contains(Dates::END),
       "\"attributes\"" if dates.contains(Dates::COMPLETION) => {
-        left -= 1;
+        left = left.saturating_sub(1);
         let _ = json::top_level_until(value, |key, first, _| {
           if key == "\"completionStartTime\""
             && let Some(iso) = crate::dates::iso(first)
@@ -161,7 +161,7 @@ pub fn with_iso_dates(span_json: String, dates: Dates) -> String {
       _ => false,
     };
     if wanted {
-      left -= 1;
+      left = left.saturating_sub(1);
       if let Some(iso) = crate::dates::iso(value) {
         edits.push((at(value)..at(value) + value.len(), iso));
       }
