@@ -368,6 +368,10 @@ impl<'a> Parser<'a> {
     }
   }
 
+  // Inlined into the loops of `object` and `array` (release builds only, as `string`): a value returned through
+  // memory was then copied into its container's entries with loads wider than the stores that wrote it, which stall
+  // (store forwarding fails); that copy was the reader's costliest instructions.
+  #[cfg_attr(not(debug_assertions), inline(always))]
   fn value(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
     match self.b.get(self.i) {
       Some(b'{') => self.object(depth + 1),
