@@ -355,14 +355,18 @@ mod tests {
       strings.dedup();
     }
     for s in strings {
-      let mut w = Vec::new();
-      string(&mut w, &s);
-      assert_eq!(
-        String::from_utf8(w).unwrap(),
-        serde_json::to_string(&s).unwrap(),
-        "{s:?}"
-      );
+      assert_escapes_as_serde_json(&s, &format!("{s:?}"));
     }
+  }
+
+  fn assert_escapes_as_serde_json(s: &str, what: &str) {
+    let mut w = Vec::new();
+    string(&mut w, s);
+    assert_eq!(
+      String::from_utf8(w).unwrap(),
+      serde_json::to_string(s).unwrap(),
+      "{what}"
+    );
   }
 
   #[test]
@@ -373,13 +377,7 @@ mod tests {
         let mut s = "x".repeat(at);
         s.push(char::from(c));
         s.push_str(&"y".repeat(19 - at));
-        let mut w = Vec::new();
-        string(&mut w, &s);
-        assert_eq!(
-          String::from_utf8(w).unwrap(),
-          serde_json::to_string(&s).unwrap(),
-          "byte {c:#x} at {at}"
-        );
+        assert_escapes_as_serde_json(&s, &format!("byte {c:#x} at {at}"));
       }
     }
   }
