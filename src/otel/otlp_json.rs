@@ -241,7 +241,7 @@ fn escape_marks(chunk: u64) -> u64 {
 
 /// A JSON string, escaped as `serde_json` escapes it. Eight bytes are checked at a time, and the first one that needs
 /// an escape is found from the marks at once.
-fn string(w: &mut Vec<u8>, s: &str) {
+pub(crate) fn string(w: &mut Vec<u8>, s: &str) {
   let bytes = s.as_bytes();
   w.reserve(bytes.len() + 2);
   w.push(b'"');

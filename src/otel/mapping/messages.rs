@@ -6,6 +6,7 @@
 //! and file parts are mapped, and output messages carry `finish_reason`.
 
 use crate::json::Json;
+use crate::otel::otlp_json;
 use serde_json::{Map, Value, json};
 
 fn parsed(v: &Value) -> Value {
@@ -81,6 +82,53 @@ fn message(m: &Value, latest: bool) -> Value {
 
 /// `(system instructions, input messages)` as JSON text. The first is only set in `latest` mode.
 pub fn input_messages(input: &Json, latest: bool) -> (Option<String>, String) {
+  if !latest && let Some(msgs) = plain_input(input) {
+    return (None, msgs);
+  }
+  converted_input(input, latest)
+}
+
+/// `mastra` mode's input messages written directly for the usual shape: an array of messages (or an object with one
+/// in `messages`), each with a string `role` and a string `content`. `None` for any other shape, which goes through
+/// [`converted_input`]. The same text: `{"role":…,"parts":[{"type":"text","content":…}]}` per message, other members
+/// dropped, strings escaped as `serde_json` escapes them.
+fn plain_input(input: &Json) -> Option<String> {
+  let msgs = match input {
+    Json::Array(a) => a,
+    Json::Object(o) => match o.get("messages")? {
+      Json::Array(a) => a,
+      _ => return None,
+    },
+    _ => return None,
+  };
+  let mut w = Vec::new();
+  w.push(b'[');
+  for (i, m) in msgs.iter().enumerate() {
+    let Json::Object(o) = m else { return None };
+    let (Some(Json::String(role)), Some(Json::String(content))) = (o.get("role"), o.get("content")) else {
+      return None;
+    };
+    if i > 0 {
+      w.push(b',');
+    }
+    w.extend_from_slice(b"{\"role\":");
+    otlp_json::string(&mut w, role);
+    text_parts(&mut w, content);
+    w.push(b'}');
+  }
+  w.push(b']');
+  String::from_utf8(w).ok()
+}
+
+/// `,"parts":[{"type":"text","content":…}]`.
+fn text_parts(w: &mut Vec<u8>, content: &str) {
+  w.extend_from_slice(b",\"parts\":[{\"type\":\"text\",\"content\":");
+  otlp_json::string(w, content);
+  w.extend_from_slice(b"}]");
+}
+
+/// [`input_messages`] through `serde_json` values: every shape, both modes.
+fn converted_input(input: &Json, latest: bool) -> (Option<String>, String) {
   let input = &input.to_value();
   let v = parsed(input);
   let Some(Value::Array(msgs)) = v.get("messages").or_else(|| v.is_array().then_some(&v)) else {
@@ -108,6 +156,24 @@ pub fn input_messages(input: &Json, latest: bool) -> (Option<String>, String) {
 
 /// Output messages as JSON text: `{ text }` becomes one assistant message (plus its tool calls in `latest` mode).
 pub fn output_messages(output: &Json, latest: bool, finish_reason: Option<&str>) -> String {
+  // `mastra` mode's usual shape, a string `text`, written directly (the same text as the conversion below).
+  if !latest
+    && let Json::Object(o) = output
+    && let Some(Json::String(text)) = o.get("text")
+  {
+    let mut w = Vec::with_capacity(text.len() + 64);
+    w.extend_from_slice(b"[{\"role\":\"assistant\"");
+    text_parts(&mut w, text);
+    w.extend_from_slice(b"}]");
+    if let Ok(msgs) = String::from_utf8(w) {
+      return msgs;
+    }
+  }
+  converted_output(output, latest, finish_reason)
+}
+
+/// [`output_messages`] through `serde_json` values: every shape, both modes.
+fn converted_output(output: &Json, latest: bool, finish_reason: Option<&str>) -> String {
   let output = &output.to_value();
   let v = parsed(output);
   if let Some(t) = v.get("text").filter(|t| !t.is_null()) {
@@ -200,6 +266,81 @@ mod tests {
     assert_eq!(
       out[0]["parts"],
       json!([{"type": "tool_call", "id": "c1", "name": "w", "arguments": {"city": "P"}}])
+    );
+  }
+
+  /// Inputs and outputs of every captured span, and shapes around the direct paths' edges.
+  fn samples() -> Vec<Value> {
+    let mut out = Vec::new();
+    for dir in ["mastra-1.x", "mastra-0.24"] {
+      let dir = format!("{}/__test__/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
+      for f in std::fs::read_dir(dir).unwrap() {
+        let path = f.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+          for line in std::fs::read_to_string(path).unwrap().lines() {
+            let e: Value = serde_json::from_str(line).unwrap();
+            for k in ["input", "output"] {
+              if let Some(v) = e["exportedSpan"].get(k) {
+                out.push(v.clone());
+              }
+            }
+          }
+        }
+      }
+    }
+    let odd = "q\"b\\s\n\u{1}\u{7f} é 😀 \u{2028}";
+    out.extend([
+      json!([]),
+      json!([{"role": "user", "content": odd}]),
+      json!([{"role": odd, "content": "", "extra": {"a": 1}, "id": 7}]),
+      json!({"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}], "other": 1}),
+      json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]),
+      json!([{"role": 1, "content": "x"}]),
+      json!([{"content": "x"}]),
+      json!(["x"]),
+      json!({"messages": "x"}),
+      json!({"text": odd, "files": [], "toolCalls": [{"toolCallId": "c"}]}),
+      json!({"text": null, "messages": [{"role": "assistant", "content": "m"}]}),
+      json!({"text": 5}),
+      json!("[{\"role\":\"user\",\"content\":\"in a string\"}]"),
+    ]);
+    out
+  }
+
+  #[test]
+  fn direct_paths_write_what_the_conversion_writes() {
+    let mut direct = (0, 0);
+    for v in samples() {
+      let text = v.to_string();
+      let x = j(&v);
+      if let Some(fast) = plain_input(&x) {
+        direct.0 += 1;
+        assert_eq!(fast, converted_input(&x, false).1, "{text}");
+      }
+      assert_eq!(input_messages(&x, false), converted_input(&x, false), "{text}");
+      assert_eq!(
+        output_messages(&x, false, Some("stop")),
+        converted_output(&x, false, Some("stop")),
+        "{text}"
+      );
+      if matches!(&x, Json::Object(o) if matches!(o.get("text"), Some(Json::String(_)))) {
+        direct.1 += 1;
+      }
+    }
+    // Keys repeated in the text: the last one counts, in both.
+    let dup = r#"[{"role":"a","content":"x","role":"b","content":"y"}]"#;
+    let x = crate::json::parse(dup).unwrap();
+    assert_eq!(
+      plain_input(&x).unwrap(),
+      r#"[{"role":"b","parts":[{"type":"text","content":"y"}]}]"#
+    );
+    assert_eq!(plain_input(&x).unwrap(), converted_input(&x, false).1);
+    let dup = r#"{"text":"a","text":"b"}"#;
+    let x = crate::json::parse(dup).unwrap();
+    assert_eq!(output_messages(&x, false, None), converted_output(&x, false, None));
+    assert!(
+      direct.0 >= 10 && direct.1 >= 10,
+      "the samples reach the direct paths: {direct:?}"
     );
   }
 
