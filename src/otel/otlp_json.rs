@@ -259,7 +259,8 @@ pub(crate) fn string(w: &mut Vec<u8>, s: &str) {
     i += 1;
     start = i;
   }
-  for (j, &b) in bytes.iter().enumerate().skip(i) {
+  // The last bytes, fewer than 8, one at a time.
+  for (j, &b) in (i..).zip(&bytes[i..]) {
     if ESCAPE[usize::from(b)] != 0 {
       w.extend_from_slice(&bytes[start..j]);
       escape(w, b);
