@@ -7,7 +7,7 @@ use mastra_native_exporters::otel::batch::Batch;
 use mastra_native_exporters::otel::config::Protocol;
 use mastra_native_exporters::otel::mapping::{MapOptions, Semconv, TraceFacts, map_span};
 use mastra_native_exporters::otel::otlp::Origin;
-use mastra_native_exporters::otel::span::MastraSpan;
+use mastra_native_exporters::otel::span::{MastraSpan, parse_iso_ns};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -45,21 +45,9 @@ fn spans() -> Vec<String> {
 
 /// An ISO time as epoch milliseconds (what `getTime()` gives).
 fn to_ms(v: &mut serde_json::Value) {
-  let Some(s) = v.as_str() else { return };
-  let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
-  let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-  let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
-  let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
-  // Days from civil (Howard Hinnant's algorithm).
-  let (y, m, dd) = (if d[1] <= 2 { d[0] - 1 } else { d[0] }, d[1], d[2]);
-  let era = y.div_euclid(400);
-  let yoe = y - era * 400;
-  let mp = (m + 9) % 12;
-  let doy = (153 * mp + 2) / 5 + dd - 1;
-  let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  let days = era * 146097 + doe - 719468;
-  let ms = ((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + ms.parse::<i64>().unwrap();
-  *v = ms.into();
+  if let Some(ns) = v.as_str().and_then(parse_iso_ns) {
+    *v = (ns / 1_000_000).into();
+  }
 }
 
 fn main() {

@@ -313,21 +313,28 @@ fn write_str(s: &str, out: &mut String) {
   out.push('"');
 }
 
+/// The bytes of 8 (little-endian) equal to `byte`, each marked by its high bit. A borrow may also mark bytes above a
+/// match, so only the lowest mark is exact; a chunk without a match has none.
+#[inline(always)]
+pub(crate) fn byte_marks(chunk: u64, byte: u8) -> u64 {
+  const ONES: u64 = 0x0101_0101_0101_0101;
+  const HIGH: u64 = 0x8080_8080_8080_8080;
+  let v = chunk ^ (ONES * u64::from(byte));
+  v.wrapping_sub(ONES) & !v & HIGH
+}
+
 /// Where the first `"` or `\\` is in `b`. Most strings in span data are short (keys, ids, names): the first 16 bytes
 /// are checked 8 at a time inline, and only a longer string goes to the vectorised search (whose set-up costs more
 /// than a short string).
 #[inline(always)]
 fn quote_or_backslash(b: &[u8]) -> Option<usize> {
-  const ONES: u64 = 0x0101_0101_0101_0101;
-  const HIGH: u64 = 0x8080_8080_8080_8080;
-  let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
   for at in [0, 8] {
     let Some(chunk) = b.get(at..at + 8) else {
       return memchr::memchr2(b'"', b'\\', &b[at.min(b.len())..]).map(|n| at + n);
     };
     let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
     // The lowest mark is the first match (a borrow only carries into the bytes above a match).
-    let marks = zero(v ^ (ONES * u64::from(b'"'))) | zero(v ^ (ONES * u64::from(b'\\')));
+    let marks = byte_marks(v, b'"') | byte_marks(v, b'\\');
     if marks != 0 {
       return Some(at + (marks.trailing_zeros() / 8) as usize);
     }

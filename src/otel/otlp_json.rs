@@ -4,6 +4,7 @@
 //! field in the messages' order, defaults included, as the official serialisers write them.
 
 use super::otlp::{AttrKey, AttrValue, FLAGS, Origin, OtelEvent, OtelSpan, hex_pairs};
+use crate::json::byte_marks;
 
 /// The request body for a batch of spans of one origin.
 pub fn encode(origin: &Origin, spans: &[OtelSpan]) -> Vec<u8> {
@@ -234,9 +235,8 @@ const ESCAPE: [u8; 256] = {
 fn escape_marks(chunk: u64) -> u64 {
   const ONES: u64 = 0x0101_0101_0101_0101;
   const HIGH: u64 = 0x8080_8080_8080_8080;
-  let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
   let control = chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGH;
-  control | zero(chunk ^ (ONES * u64::from(b'"'))) | zero(chunk ^ (ONES * u64::from(b'\\')))
+  control | byte_marks(chunk, b'"') | byte_marks(chunk, b'\\')
 }
 
 /// A JSON string, escaped as `serde_json` escapes it. Eight bytes are checked at a time, and the first one that needs
