@@ -4,6 +4,7 @@
 //! The core (everything but `binding`) never names a napi type: it is plain Rust, tested with
 //! `cargo test --no-default-features`. The `binding` module is a thin napi-rs layer over it.
 
+mod alloc;
 pub mod dates;
 pub mod env;
 pub mod json;
@@ -34,15 +35,6 @@ mod binding;
 /// arena lock and consolidation the system allocator spends a third of the worker's time on. Memory Node allocates is
 /// untouched.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Mimalloc = alloc::Mimalloc;
 
-/// Memory freed in a burst is kept for a second before it goes back to the system (mimalloc's default is 10 ms): the
-/// JavaScript thread then reuses it for the next spans instead of faulting in and zeroing fresh pages, and the worker
-/// spends less time in the kernel. `MIMALLOC_PURGE_DELAY` still overrides it.
-pub fn tune_allocator() {
-  /// `mi_option_purge_delay` in mimalloc.h (v3).
-  const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-  const PURGE_DELAY_MS: std::ffi::c_long = 1000;
-  // Safety: sets a default in mimalloc's option table; safe at any time.
-  unsafe { libmimalloc_sys::mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS) };
-}
+pub use alloc::tune_allocator;
