@@ -219,6 +219,15 @@ impl<'a> Json<'a> {
   }
 
   /// Compact JSON text, as `JSON.stringify` writes it.
+  /// [`Json::to_json`], borrowing the text as it was read where it can: a container without whitespace inside.
+  pub fn json_text(&self) -> Cow<'a, str> {
+    match self {
+      Json::Object(Obj { raw: Some(raw), .. }) | Json::Array(Arr { raw: Some(raw), .. }) => Cow::Borrowed(raw),
+      Json::Number(n) => Cow::Borrowed(n.0),
+      _ => Cow::Owned(self.to_json()),
+    }
+  }
+
   pub fn to_json(&self) -> String {
     match self {
       Json::Object(Obj { raw: Some(raw), .. }) | Json::Array(Arr { raw: Some(raw), .. }) => raw.to_string(),

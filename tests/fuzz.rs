@@ -135,7 +135,7 @@ proptest! {
       prop_assert!(out.end_ns >= out.start_ns);
       prop_assert!(out.attributes.iter().any(|(k, _)| k == "gen_ai.operation.name"));
       // The direct protobuf writer gives exactly prost's bytes for whatever the mapping produced.
-      let origin = Origin { resource: out.attributes.clone(), scope_name: "s".into(), scope_version: String::new() };
+      let origin = Origin { resource: out.clone().into_owned().attributes, scope_name: "s".into(), scope_version: String::new() };
       let spans = [out];
       prop_assert_eq!(encode_protobuf_direct(&origin, &spans), encode_protobuf(&request(&origin, &spans)));
       // And the direct OTLP/JSON writer exactly what serde_json writes for the official messages.
@@ -150,7 +150,7 @@ proptest! {
     ids in ("[0-9a-fA-F]{0,34}", "[0-9a-fxz]{0,18}", prop::option::of("[0-9a-f]{16}")),
     times in (any::<u64>(), any::<u64>()),
     attrs in prop::collection::vec((any::<String>(), prop_oneof![
-      any::<String>().prop_map(AttrValue::Str),
+      any::<String>().prop_map(AttrValue::from),
       any::<i64>().prop_map(AttrValue::Int),
       any::<f64>().prop_map(AttrValue::Double),
       any::<bool>().prop_map(AttrValue::Bool),
@@ -158,9 +158,9 @@ proptest! {
     ]), 0..8),
     event in prop::option::of((any::<String>(), any::<u64>())),
   ) {
-    let attrs: Vec<(AttrKey, AttrValue)> = attrs.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    let attrs: Vec<(AttrKey<'static>, AttrValue<'static>)> = attrs.into_iter().map(|(k, v)| (k.into(), v)).collect();
     let span = OtelSpan {
-      trace_id: ids.0, span_id: ids.1, parent_span_id: ids.2, name, kind: Kind::Client, start_ns: times.0,
+      trace_id: ids.0.into(), span_id: ids.1.into(), parent_span_id: ids.2.map(Into::into), name, kind: Kind::Client, start_ns: times.0,
       end_ns: times.1, attributes: attrs.clone(),
       events: event.into_iter().map(|(name, time_ns)| OtelEvent { name, time_ns, attributes: attrs.clone() }).collect(),
       status: StatusCode::Error, status_message: message,

@@ -31,10 +31,10 @@ fn allowed(scenario: &str, key: &str) -> Option<&'static str> {
   }
 }
 
-fn golden_value(v: &Value) -> AttrValue {
+fn golden_value(v: &Value) -> AttrValue<'static> {
   let (kind, x) = v.as_object().unwrap().iter().next().unwrap();
   match kind.as_str() {
-    "stringValue" => AttrValue::Str(x.as_str().unwrap().to_string()),
+    "stringValue" => AttrValue::from(x.as_str().unwrap().to_string()),
     "intValue" => AttrValue::Int(x.as_i64().or_else(|| x.as_str().and_then(|s| s.parse().ok())).unwrap()),
     "doubleValue" => AttrValue::Double(x.as_f64().unwrap_or(f64::NAN)),
     "boolValue" => AttrValue::Bool(x.as_bool().unwrap()),
@@ -49,7 +49,7 @@ fn attr_map<K: AsRef<str>>(attrs: &[(K, AttrValue)]) -> BTreeMap<String, String>
     .collect()
 }
 
-fn golden_attrs(list: &Value) -> Vec<(String, AttrValue)> {
+fn golden_attrs(list: &Value) -> Vec<(String, AttrValue<'static>)> {
   list
     .as_array()
     .map(|a| {
@@ -60,7 +60,7 @@ fn golden_attrs(list: &Value) -> Vec<(String, AttrValue)> {
     .unwrap_or_default()
 }
 
-fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
+fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan<'static>> {
   let text = std::fs::read_to_string(root.join(format!("__test__/fixtures/mastra-1.x/{scenario}.jsonl"))).unwrap();
   let mut seen_inference = HashSet::new();
   let mut out = Vec::new();
@@ -87,7 +87,8 @@ fn ours(scenario: &str, root: &Path) -> Vec<OtelSpan> {
         },
         &facts,
       )
-      .unwrap(),
+      .unwrap()
+      .into_owned(),
     );
   }
   out

@@ -12,7 +12,7 @@ use super::otlp_json;
 /// Spans waiting to be sent together.
 pub enum Batch {
   /// Mapped spans (gRPC, Zipkin).
-  Mapped(Vec<OtelSpan>),
+  Mapped(Vec<OtelSpan<'static>>),
   /// Spans already written (OTLP/HTTP).
   Written(Written),
 }
@@ -39,9 +39,9 @@ impl Batch {
     }
   }
 
-  pub fn push(&mut self, span: OtelSpan) {
+  pub fn push(&mut self, span: OtelSpan<'_>) {
     match self {
-      Batch::Mapped(spans) => spans.push(span),
+      Batch::Mapped(spans) => spans.push(span.into_owned()),
       Batch::Written(w) => {
         if w.json {
           otlp_json::write_span(&mut w.bytes, &span);

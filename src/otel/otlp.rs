@@ -6,31 +6,63 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, Instrumentati
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use prost::Message;
+use std::borrow::Cow;
 
-/// An attribute value; OTLP has no nested objects, so those become JSON strings in the mapping.
+/// An attribute value; OTLP has no nested objects, so those become JSON strings in the mapping. Strings borrow from the
+/// parsed span they were mapped from where they can (its text, or the reader's unescaped copy of a string with
+/// escapes, or a compact object's text), so a span written as soon as it is mapped copies them once, into the request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-  Str(String),
+pub enum AttrValue<'a> {
+  Str(Cow<'a, str>),
   Int(i64),
   Double(f64),
   Bool(bool),
   StrArray(Vec<String>),
 }
 
-impl From<&str> for AttrValue {
-  fn from(s: &str) -> Self {
-    AttrValue::Str(s.to_string())
+impl<'a> From<&'a str> for AttrValue<'a> {
+  fn from(s: &'a str) -> Self {
+    AttrValue::Str(Cow::Borrowed(s))
   }
 }
 
-impl From<String> for AttrValue {
+impl From<String> for AttrValue<'_> {
   fn from(s: String) -> Self {
+    AttrValue::Str(Cow::Owned(s))
+  }
+}
+
+impl<'a> From<Cow<'a, str>> for AttrValue<'a> {
+  fn from(s: Cow<'a, str>) -> Self {
     AttrValue::Str(s)
   }
 }
 
-/// An attribute's key. Most keys are the mapping's constants and are kept without a copy.
-pub type AttrKey = std::borrow::Cow<'static, str>;
+impl AttrValue<'_> {
+  /// The value with every string owned.
+  pub fn into_owned(self) -> AttrValue<'static> {
+    match self {
+      AttrValue::Str(s) => AttrValue::Str(Cow::Owned(s.into_owned())),
+      AttrValue::Int(i) => AttrValue::Int(i),
+      AttrValue::Double(d) => AttrValue::Double(d),
+      AttrValue::Bool(b) => AttrValue::Bool(b),
+      AttrValue::StrArray(a) => AttrValue::StrArray(a),
+    }
+  }
+}
+
+/// An attribute's key: the mapping's constants, or text borrowed from the span or built for it.
+pub type AttrKey<'a> = Cow<'a, str>;
+
+/// Attributes in order.
+pub type AttrList<'a> = Vec<(AttrKey<'a>, AttrValue<'a>)>;
+
+fn owned_list(list: AttrList<'_>) -> AttrList<'static> {
+  list
+    .into_iter()
+    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+    .collect()
+}
 
 /// Span kinds, with their OTLP numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,45 +84,72 @@ pub enum StatusCode {
 
 /// An event on a span (`exception`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct OtelEvent {
+pub struct OtelEvent<'a> {
   pub name: String,
   pub time_ns: u64,
-  pub attributes: Vec<(AttrKey, AttrValue)>,
+  pub attributes: AttrList<'a>,
 }
 
-/// One mapped span. Ids are lower-case hex, already padded.
+/// One mapped span. Ids are lower-case hex, already padded. It may borrow from the Mastra span it was mapped from;
+/// [`OtelSpan::into_owned`] makes one that outlives it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OtelSpan {
-  pub trace_id: String,
-  pub span_id: String,
-  pub parent_span_id: Option<String>,
+pub struct OtelSpan<'a> {
+  pub trace_id: Cow<'a, str>,
+  pub span_id: Cow<'a, str>,
+  pub parent_span_id: Option<Cow<'a, str>>,
   pub name: String,
   pub kind: Kind,
   pub start_ns: u64,
   pub end_ns: u64,
-  pub attributes: Vec<(AttrKey, AttrValue)>,
-  pub events: Vec<OtelEvent>,
+  pub attributes: AttrList<'a>,
+  pub events: Vec<OtelEvent<'a>>,
   pub status: StatusCode,
   pub status_message: String,
 }
 
-impl OtelSpan {
-  pub fn attr(&self, key: &str) -> Option<&AttrValue> {
+impl OtelSpan<'_> {
+  pub fn attr(&self, key: &str) -> Option<&AttrValue<'_>> {
     self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+  }
+
+  /// The span with every string owned (for a batch that keeps spans after their text is gone).
+  pub fn into_owned(self) -> OtelSpan<'static> {
+    let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+    OtelSpan {
+      trace_id: own(self.trace_id),
+      span_id: own(self.span_id),
+      parent_span_id: self.parent_span_id.map(own),
+      name: self.name,
+      kind: self.kind,
+      start_ns: self.start_ns,
+      end_ns: self.end_ns,
+      attributes: owned_list(self.attributes),
+      events: self
+        .events
+        .into_iter()
+        .map(|e| OtelEvent {
+          name: e.name,
+          time_ns: e.time_ns,
+          attributes: owned_list(e.attributes),
+        })
+        .collect(),
+      status: self.status,
+      status_message: self.status_message,
+    }
   }
 }
 
 /// Who produced the spans.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Origin {
-  pub resource: Vec<(AttrKey, AttrValue)>,
+  pub resource: AttrList<'static>,
   pub scope_name: String,
   pub scope_version: String,
 }
 
 fn any(v: &AttrValue) -> AnyValue {
   let value = match v {
-    AttrValue::Str(s) => any_value::Value::StringValue(s.clone()),
+    AttrValue::Str(s) => any_value::Value::StringValue(s.to_string()),
     AttrValue::Int(i) => any_value::Value::IntValue(*i),
     AttrValue::Double(d) => any_value::Value::DoubleValue(*d),
     AttrValue::Bool(b) => any_value::Value::BoolValue(*b),
@@ -462,7 +521,7 @@ pub fn encode_json(req: &ExportTraceServiceRequest) -> Vec<u8> {
 pub(crate) mod tests {
   use super::*;
 
-  pub fn sample() -> (Origin, Vec<OtelSpan>) {
+  pub fn sample() -> (Origin, Vec<OtelSpan<'static>>) {
     let origin = Origin {
       resource: vec![("service.name".into(), "svc".into())],
       scope_name: "scope".into(),

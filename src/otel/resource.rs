@@ -12,7 +12,7 @@
 
 use super::config::parse_headers;
 use super::mapping::Semconv;
-use super::otlp::{AttrKey, AttrValue, Origin};
+use super::otlp::{AttrKey, AttrList, AttrValue, Origin};
 use crate::env::EnvSource;
 use serde_json::Value;
 
@@ -36,11 +36,11 @@ pub struct ResourceInputs {
   pub attributes: Option<serde_json::Map<String, Value>>,
 }
 
-fn value(v: &Value) -> Option<AttrValue> {
+fn value(v: &Value) -> Option<AttrValue<'static>> {
   super::mapping::primitive_value(v)
 }
 
-fn set(list: &mut Vec<(AttrKey, AttrValue)>, key: &str, v: AttrValue) {
+fn set(list: &mut AttrList<'static>, key: &str, v: AttrValue<'static>) {
   match list.iter_mut().find(|(k, _)| k == key) {
     Some(slot) => slot.1 = v,
     None => list.push((key.to_string().into(), v)),
@@ -78,14 +78,14 @@ pub fn origin(inputs: &ResourceInputs, mode: Semconv, env: &impl EnvSource) -> O
     ),
   };
   let mut resource: Vec<(AttrKey, AttrValue)> = vec![
-    ("service.name".into(), AttrValue::Str(service)),
-    ("service.version".into(), AttrValue::Str(service_version)),
+    ("service.name".into(), AttrValue::from(service)),
+    ("service.version".into(), AttrValue::from(service_version)),
     ("telemetry.sdk.name".into(), AttrValue::Str(sdk.into())),
     ("telemetry.sdk.version".into(), AttrValue::Str(sdk_version.into())),
     ("telemetry.sdk.language".into(), AttrValue::Str("nodejs".into())),
   ];
   for (k, v) in env_attrs.iter().filter(|(k, _)| k != "service.name") {
-    set(&mut resource, k, AttrValue::Str(v.clone()));
+    set(&mut resource, k, AttrValue::from(v.clone()));
   }
   for (k, v) in inputs.attributes.iter().flatten() {
     if let Some(v) = value(v) {
@@ -110,7 +110,7 @@ mod tests {
   use crate::env::MapEnv;
   use serde_json::json;
 
-  fn get(o: &Origin, k: &str) -> Option<AttrValue> {
+  fn get(o: &Origin, k: &str) -> Option<AttrValue<'static>> {
     o.resource.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
   }
 

@@ -327,18 +327,30 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// Lower-cases a hex id and left-pads it with zeros to `len` characters. `None` when it is not 1..=len hex digits.
-pub fn normalize_id(id: &str, len: usize) -> Option<String> {
-  if id.is_empty() || id.len() > len || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// An id already in that form (every id Mastra makes) is borrowed.
+pub fn normalize_id(id: &str, len: usize) -> Option<Cow<'_, str>> {
+  if id.is_empty() || id.len() > len {
     return None;
   }
-  // Ids of full length (every id Mastra makes) are copied lower-cased in one pass, without checking UTF-8 again.
+  let mut upper = false;
+  for b in id.bytes() {
+    match b {
+      b'0'..=b'9' | b'a'..=b'f' => {}
+      b'A'..=b'F' => upper = true,
+      _ => return None,
+    }
+  }
   if id.len() == len {
-    return Some(id.to_ascii_lowercase());
+    return Some(if upper {
+      Cow::Owned(id.to_ascii_lowercase())
+    } else {
+      Cow::Borrowed(id)
+    });
   }
   let mut out = String::with_capacity(len);
   out.extend(std::iter::repeat_n('0', len - id.len()));
   out.push_str(&id.to_ascii_lowercase());
-  Some(out)
+  Some(Cow::Owned(out))
 }
 
 /// Replaces `\uD800`-`\uDFFF` escapes that are not part of a surrogate pair with `\uFFFD`.
@@ -416,6 +428,9 @@ mod tests {
       normalize_id("00F067AA0BA902B7", 16).as_deref(),
       Some("00f067aa0ba902b7")
     );
+    // Already in form: borrowed, not copied.
+    assert!(matches!(normalize_id("00f067aa0ba902b7", 16), Some(Cow::Borrowed(_))));
+    assert!(matches!(normalize_id("00F067aa0ba902b7", 16), Some(Cow::Owned(_))));
     assert_eq!(normalize_id("xyz", 16), None);
     assert_eq!(normalize_id("0123456789abcdeg", 16), None);
     assert_eq!(normalize_id("", 16), None);

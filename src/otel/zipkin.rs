@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 fn tag_value(v: &AttrValue) -> String {
   match v {
-    AttrValue::Str(s) => s.clone(),
+    AttrValue::Str(s) => s.to_string(),
     AttrValue::Int(i) => i.to_string(),
     AttrValue::Double(d) if d.is_infinite() => if *d > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
     AttrValue::Double(d) if d.is_nan() => "NaN".to_string(),

@@ -14,7 +14,7 @@ fn id_of(span: &MastraSpan, attr: &str) -> Option<String> {
   span.entity_id.as_deref().or(span.attr_str(attr)).map(String::from)
 }
 
-pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Shape {
+pub(crate) fn map<'s>(span: &'s MastraSpan<'_>, opts: MapOptions, facts: &TraceFacts) -> Shape<'s> {
   let ty = span.span_type.as_ref();
   let model_call = role(span, facts) == Role::ModelCall;
   let model = span.attr_str("model").unwrap_or("unknown");
@@ -52,7 +52,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
     }
   };
   let mut a = Attrs::default();
-  a.str(GEN_AI_OPERATION_NAME, &operation);
+  a.str(GEN_AI_OPERATION_NAME, operation.clone());
   a.str(
     "span.kind",
     match kind {
@@ -103,7 +103,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
   }
   match ty {
     "tool_call" | "mcp_tool_call" => {
-      a.opt_str(GEN_AI_TOOL_NAME, id_of(span, "toolId").as_deref());
+      a.opt_str(GEN_AI_TOOL_NAME, id_of(span, "toolId"));
       a.text(GEN_AI_TOOL_DESCRIPTION, span.attr("toolDescription"));
       a.bool("gen_ai.tool.success", span.attr("success"));
       if ty == "mcp_tool_call" {
@@ -117,13 +117,13 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
     }
     "agent_run" => {
       let id = id_of(span, "agentId");
-      a.opt_str("agent.id", id.as_deref());
-      a.opt_str(GEN_AI_AGENT_ID, id.as_deref());
+      a.opt_str("agent.id", id.clone());
+      a.opt_str(GEN_AI_AGENT_ID, id);
       a.num("agent.max_steps", span.attr("maxSteps"));
       a.text("agent.available_tools", span.attr("availableTools"));
     }
     "workflow_run" => {
-      a.opt_str("workflow.id", id_of(span, "workflowId").as_deref());
+      a.opt_str("workflow.id", id_of(span, "workflowId"));
       a.text("workflow.status", span.attr("status"));
     }
     _ => {}
@@ -139,8 +139,8 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Sh
     a.text("error.domain", err.get("domain"));
     a.text("error.category", err.get("category"));
   }
-  a.str("mastra.trace_id", &span.trace_id);
-  a.str("mastra.span_id", &span.id);
+  a.str("mastra.trace_id", span.trace_id.as_ref());
+  a.str("mastra.span_id", span.id.as_ref());
   a.opt_str("mastra.parent_span_id", span.parent_span_id.as_deref());
   a.set("mastra.start_time", AttrValue::Int((span.start_ns / 1_000_000) as i64));
   if let Some(end) = span.end_ns {

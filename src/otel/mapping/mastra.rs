@@ -10,7 +10,7 @@ use crate::otel::otlp::{AttrValue, Kind};
 use crate::otel::span::MastraSpan;
 use serde_json::Value;
 
-pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, latest: bool) -> Shape {
+pub(crate) fn map<'s>(span: &'s MastraSpan<'_>, opts: MapOptions, facts: &TraceFacts, latest: bool) -> Shape<'s> {
   let r = role(span, facts);
   let ty = span.span_type.as_ref();
   let (op, identifier, kind) = naming(span, r, latest);
@@ -37,7 +37,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
     (_, "mcp_server_request") => mcp_server(span, &mut a),
     (_, "agent_run") => {
       if latest && let Some(p) = &facts.provider {
-        a.str(GEN_AI_PROVIDER_NAME, &provider::normalize_latest(p));
+        a.str(GEN_AI_PROVIDER_NAME, provider::normalize_latest(p));
       }
       agent(span, opts, latest, &mut a)
     }
@@ -72,7 +72,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
     a.text("error.category", err.get("category"));
   }
   if let Some(Json::String(thread)) = span.metadata.get("threadId") {
-    a.str(GEN_AI_CONVERSATION_ID, thread);
+    a.str(GEN_AI_CONVERSATION_ID, thread.as_ref());
   }
   for (k, v) in &span.metadata {
     if let Some(v) = primitive(v) {
@@ -87,7 +87,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
       .and_then(|t| t.iter().map(|t| t.as_str().map(String::from)).collect());
     match (latest, strings) {
       (true, Some(s)) => a.str_array("mastra.tags", s),
-      _ => a.str("mastra.tags", &tags.to_json()),
+      _ => a.str("mastra.tags", tags.json_text()),
     }
   }
   Shape {
@@ -98,7 +98,7 @@ pub(crate) fn map(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts, lates
 }
 
 /// Operation, identifier and kind per span type (1.4.0's table).
-fn naming<'s>(span: &'s MastraSpan, r: Role, latest: bool) -> (&'s str, Option<&'s str>, Kind) {
+fn naming<'s>(span: &'s MastraSpan<'_>, r: Role, latest: bool) -> (&'s str, Option<&'s str>, Kind) {
   let entity = span.entity();
   let model = span.attr_str("model");
   let ty = span.span_type.as_ref();
@@ -121,22 +121,22 @@ fn naming<'s>(span: &'s MastraSpan, r: Role, latest: bool) -> (&'s str, Option<&
   (op, id, kind)
 }
 
-fn content(span: &MastraSpan, r: Role, latest: bool, a: &mut Attrs) {
+fn content<'s>(span: &'s MastraSpan<'_>, r: Role, latest: bool, a: &mut Attrs<'s>) {
   let ty = span.span_type.as_ref();
   match (r, ty) {
     (Role::ModelCall, _) => {
       if let Some(input) = &span.input {
         let (system, msgs) = messages::input_messages(input, latest);
         if let Some(system) = system {
-          a.str(GEN_AI_SYSTEM_INSTRUCTIONS, &system);
+          a.str(GEN_AI_SYSTEM_INSTRUCTIONS, system);
         }
-        a.str(GEN_AI_INPUT_MESSAGES, &msgs);
+        a.str(GEN_AI_INPUT_MESSAGES, msgs);
       }
       if let Some(output) = &span.output {
         let finish = if latest { span.attr_str("finishReason") } else { None };
         a.str(
           GEN_AI_OUTPUT_MESSAGES,
-          &messages::output_messages(output, latest, finish),
+          messages::output_messages(output, latest, finish),
         );
       }
     }
@@ -151,7 +151,7 @@ fn content(span: &MastraSpan, r: Role, latest: bool, a: &mut Attrs) {
   }
 }
 
-fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
+fn model_call<'s>(span: &'s MastraSpan<'_>, latest: bool, a: &mut Attrs<'s>) {
   a.opt_str(GEN_AI_REQUEST_MODEL, span.attr_str("model"));
   if let Some(p) = span.attr_str("provider") {
     let normalized = if latest {
@@ -159,7 +159,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
     } else {
       provider::normalize_mastra(p)
     };
-    a.str(GEN_AI_PROVIDER_NAME, &normalized);
+    a.str(GEN_AI_PROVIDER_NAME, normalized);
   }
   if let Some(Json::Object(params)) = span.attr("parameters") {
     a.request_numbers(params);
@@ -199,7 +199,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
   );
   if let Some(first) = span.attr("completionStartTime").and_then(crate::otel::span::time_ns) {
     if let Some(iso) = span.attr("completionStartTime").and_then(crate::otel::span::iso_text) {
-      a.set("mastra.completion_start_time", AttrValue::Str(iso));
+      a.set("mastra.completion_start_time", iso.into());
     }
     if latest && matches!(span.attr("streaming"), Some(Json::Bool(true))) {
       let secs = first.saturating_sub(span.start_ns) as f64 / 1e9;
@@ -212,7 +212,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
     } else {
       a.str(
         GEN_AI_RESPONSE_FINISH_REASONS,
-        &serde_json::to_string(&[reason]).unwrap_or_default(),
+        serde_json::to_string(&[reason]).unwrap_or_default(),
       );
     }
   }
@@ -228,7 +228,7 @@ fn model_call(span: &MastraSpan, latest: bool, a: &mut Attrs) {
   }
 }
 
-fn usage(span: &MastraSpan, latest: bool, a: &mut Attrs) {
+fn usage<'s>(span: &'s MastraSpan<'_>, latest: bool, a: &mut Attrs<'s>) {
   let Some(Json::Object(u)) = span.attr("usage") else {
     return;
   };
@@ -272,7 +272,7 @@ fn usage(span: &MastraSpan, latest: bool, a: &mut Attrs) {
   }
 }
 
-fn tool(span: &MastraSpan, latest: bool, a: &mut Attrs) {
+fn tool<'s>(span: &'s MastraSpan<'_>, latest: bool, a: &mut Attrs<'s>) {
   a.opt_str(GEN_AI_TOOL_NAME, span.entity());
   let call_id = span
     .attr("toolCallId")
@@ -291,7 +291,7 @@ fn tool(span: &MastraSpan, latest: bool, a: &mut Attrs) {
   }
 }
 
-fn mcp_server(span: &MastraSpan, a: &mut Attrs) {
+fn mcp_server<'s>(span: &'s MastraSpan<'_>, a: &mut Attrs<'s>) {
   a.text(MCP_METHOD_NAME, span.attr("method").or(span.attr("methodName")));
   a.text("mcp.protocol.version", span.attr("protocolVersion"));
   for (key, field) in [
@@ -305,7 +305,7 @@ fn mcp_server(span: &MastraSpan, a: &mut Attrs) {
   }
 }
 
-fn agent(span: &MastraSpan, opts: MapOptions, latest: bool, a: &mut Attrs) {
+fn agent<'s>(span: &'s MastraSpan<'_>, opts: MapOptions, latest: bool, a: &mut Attrs<'s>) {
   a.opt_str(GEN_AI_AGENT_ID, span.entity_id.as_deref());
   a.opt_str(GEN_AI_AGENT_NAME, span.entity_name.as_deref());
   a.text(GEN_AI_CONVERSATION_ID, span.attr("conversationId"));
@@ -322,21 +322,21 @@ fn agent(span: &MastraSpan, opts: MapOptions, latest: bool, a: &mut Attrs) {
     } else {
       Value::Array(names)
     };
-    a.str(GEN_AI_TOOL_DEFINITIONS, &value.to_string());
+    a.str(GEN_AI_TOOL_DEFINITIONS, value.to_string());
   }
   if opts.capture_content
     && let Some(instructions) = span.attr("instructions")
   {
     if latest {
       let parts = serde_json::json!([{"type": "text", "content": super::attrs::text(instructions)}]);
-      a.str(GEN_AI_SYSTEM_INSTRUCTIONS, &parts.to_string());
+      a.str(GEN_AI_SYSTEM_INSTRUCTIONS, parts.to_string());
     } else {
       a.text(GEN_AI_SYSTEM_INSTRUCTIONS, Some(instructions));
     }
   }
 }
 
-fn entry(span: &MastraSpan, ty: &str, a: &mut Attrs) {
+fn entry<'s>(span: &'s MastraSpan<'_>, ty: &str, a: &mut Attrs<'s>) {
   a.text(["mastra.", ty, ".entry_id"].concat(), span.attr("entryId"));
   a.text(
     ["mastra.", ty, ".entry_description"].concat(),
@@ -346,7 +346,7 @@ fn entry(span: &MastraSpan, ty: &str, a: &mut Attrs) {
 }
 
 /// Workflow control-flow spans: each known attribute as `mastra.<type>.<snake_case>`, typed.
-fn control_flow(span: &MastraSpan, ty: &str, a: &mut Attrs) {
+fn control_flow<'s>(span: &'s MastraSpan<'_>, ty: &str, a: &mut Attrs<'s>) {
   let fields: &[&str] = match ty {
     "workflow_conditional" => &["conditionCount", "truthyIndexes", "selectedSteps"],
     "workflow_conditional_eval" => &["conditionIndex", "result"],
@@ -368,7 +368,7 @@ fn control_flow(span: &MastraSpan, ty: &str, a: &mut Attrs) {
 
 /// `latest` only: any other span type keeps its attributes as `mastra.<type>.<snake_case>`, so new Mastra
 /// attributes never vanish silently.
-fn generic(span: &MastraSpan, ty: &str, a: &mut Attrs) {
+fn generic<'s>(span: &'s MastraSpan<'_>, ty: &str, a: &mut Attrs<'s>) {
   for (k, v) in &span.attributes {
     if let Some(v) = primitive(v) {
       a.set(["mastra.", ty, ".", &snake(k)].concat(), v);

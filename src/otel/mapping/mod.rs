@@ -19,6 +19,7 @@ pub use attrs::Attrs;
 use super::otlp::{AttrValue, Kind, OtelEvent, OtelSpan, StatusCode};
 use super::span::{MastraSpan, normalize_id};
 use crate::json::Json;
+use std::borrow::Cow;
 
 /// Which conventions the attributes follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub(crate) fn role(span: &MastraSpan, facts: &TraceFacts) -> Role {
 }
 
 /// Maps one span.
-pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Result<OtelSpan, MapError> {
+pub fn map_span<'s>(span: &'s MastraSpan<'_>, opts: MapOptions, facts: &TraceFacts) -> Result<OtelSpan<'s>, MapError> {
   let trace_id = normalize_id(&span.trace_id, 32).ok_or_else(|| MapError::TraceId(span.trace_id.to_string()))?;
   let span_id = normalize_id(&span.id, 16).ok_or_else(|| MapError::SpanId(span.id.to_string()))?;
   let parent_span_id = span
@@ -122,13 +123,13 @@ pub fn map_span(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Resu
 }
 
 /// What a mode decides: name, kind and attributes.
-pub(crate) struct Shape {
+pub(crate) struct Shape<'a> {
   pub name: String,
   pub kind: Kind,
-  pub attributes: Attrs,
+  pub attributes: Attrs<'a>,
 }
 
-fn status_and_events(span: &MastraSpan, semconv: Semconv) -> (StatusCode, String, Vec<OtelEvent>) {
+fn status_and_events<'s>(span: &'s MastraSpan<'_>, semconv: Semconv) -> (StatusCode, String, Vec<OtelEvent<'s>>) {
   let Some(err) = &span.error_info else {
     let ok = span.end_ns.is_some() && semconv == Semconv::Mastra;
     return (
@@ -139,7 +140,7 @@ fn status_and_events(span: &MastraSpan, semconv: Semconv) -> (StatusCode, String
   };
   let message = err.get("message").map(attrs::text).unwrap_or_default();
   let mut a = Attrs::default();
-  a.str("exception.message", &message);
+  a.str("exception.message", message.clone());
   let (exception_type, time_ns) = match semconv {
     // 1.4.0: the type is always "Error" and the event is stamped at the span start.
     Semconv::Mastra | Semconv::Legacy => ("Error".to_string(), span.start_ns),
@@ -148,7 +149,7 @@ fn status_and_events(span: &MastraSpan, semconv: Semconv) -> (StatusCode, String
       span.end_ns.unwrap_or(span.start_ns),
     ),
   };
-  a.str("exception.type", &exception_type);
+  a.str("exception.type", exception_type);
   let stack = match semconv {
     Semconv::Mastra => err.get("details").and_then(|d| d.get("stack")),
     _ => err
@@ -156,7 +157,7 @@ fn status_and_events(span: &MastraSpan, semconv: Semconv) -> (StatusCode, String
       .or_else(|| err.get("details").and_then(|d| d.get("stack"))),
   };
   if let Some(stack) = stack.filter(|s| !s.is_null()) {
-    a.str("exception.stacktrace", &attrs::text(stack));
+    a.str("exception.stacktrace", attrs::text_of(stack));
   }
   let event = OtelEvent {
     name: "exception".into(),
@@ -183,13 +184,13 @@ pub(crate) fn op_name(op: &str, identifier: Option<&str>, span: &MastraSpan) -> 
 }
 
 /// The value as an attribute: strings as they are, numbers and booleans typed, anything else as JSON text.
-pub(crate) fn primitive(v: &Json) -> Option<AttrValue> {
+pub(crate) fn primitive<'a>(v: &'a Json<'_>) -> Option<AttrValue<'a>> {
   Some(match v {
     Json::Null => return None,
-    Json::String(s) => AttrValue::Str(s.to_string()),
+    Json::String(s) => AttrValue::Str(Cow::Borrowed(s)),
     Json::Bool(b) => AttrValue::Bool(*b),
     Json::Number(n) => attrs::number(n),
-    other => AttrValue::Str(attrs::text(other)),
+    other => AttrValue::Str(other.json_text()),
   })
 }
 
@@ -197,7 +198,7 @@ pub(crate) fn primitive(v: &Json) -> Option<AttrValue> {
 mod tests;
 
 /// [`primitive`] for other modules.
-pub fn primitive_value(v: &serde_json::Value) -> Option<AttrValue> {
+pub fn primitive_value(v: &serde_json::Value) -> Option<AttrValue<'static>> {
   let text = v.to_string();
-  primitive(&crate::json::parse(&text).ok()?)
+  primitive(&crate::json::parse(&text).ok()?).map(AttrValue::into_owned)
 }

@@ -1,6 +1,11 @@
 use super::*;
 use serde_json::json;
 
+/// [`super::map_span`], the result owned: the tests map spans they build in place.
+fn map_span(span: &MastraSpan, opts: MapOptions, facts: &TraceFacts) -> Result<OtelSpan<'static>, MapError> {
+  super::map_span(span, opts, facts).map(OtelSpan::into_owned)
+}
+
 fn span(v: serde_json::Value) -> MastraSpan<'static> {
   let mut base = json!({
     "id": "00000000000000b1", "traceId": "000000000000000000000000000000a1", "name": "x", "type": "generic",
@@ -460,4 +465,33 @@ fn dates_sent_as_epoch_milliseconds_map_as_their_iso_strings() {
       Some("2026-01-01T00:00:00.250Z")
     );
   }
+}
+
+#[test]
+fn string_values_are_borrowed_from_the_parsed_span() {
+  let s = span(json!({
+    "type": "tool_call", "entityId": "weather",
+    "metadata": {"userId": "u-1", "note": "line\nbreak", "n": 3},
+    "input": {"city": "Paris"}, "output": "sunny"
+  }));
+  let out = super::map_span(&s, opts(Semconv::Mastra), &TraceFacts::default()).unwrap();
+  let value = |k: &str| match out.attr(k) {
+    Some(AttrValue::Str(v)) => v.clone(),
+    other => panic!("{k}: {other:?}"),
+  };
+  // Borrowed from the parsed span: from its text, from the unescaped copy the reader made of a string with escapes,
+  // and a compact object (the input) as its text.
+  assert!(matches!(value("mastra.metadata.userId"), Cow::Borrowed("u-1")));
+  assert!(matches!(value("mastra.metadata.note"), Cow::Borrowed("line\nbreak")));
+  assert!(matches!(
+    value(semconv::GEN_AI_TOOL_CALL_ARGUMENTS),
+    Cow::Borrowed(r#"{"city":"Paris"}"#)
+  ));
+  assert!(matches!(
+    value(semconv::GEN_AI_TOOL_CALL_RESULT),
+    Cow::Borrowed("sunny")
+  ));
+  assert!(matches!(out.trace_id, Cow::Borrowed(_)) && matches!(out.span_id, Cow::Borrowed(_)));
+  // And the owned copy is the same span.
+  assert_eq!(out.clone().into_owned(), out);
 }
