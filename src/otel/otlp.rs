@@ -396,7 +396,7 @@ pub(super) fn hex_pairs(hex: &str) -> impl Iterator<Item = u8> + '_ {
 
 /// How many bytes a hex id holds; mapped ids are always clean hex, so this is half their length.
 fn hex_count(hex: &str) -> usize {
-  if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+  if super::span::hex_classes(hex.as_bytes()) & super::span::NOT_HEX == 0 {
     hex.len() / 2
   } else {
     hex_pairs(hex).count()

@@ -201,7 +201,7 @@ fn quoted_number(w: &mut Vec<u8>, n: impl serde::Serialize) {
 fn hex(w: &mut Vec<u8>, id: &str) {
   const DIGITS: &[u8; 16] = b"0123456789abcdef";
   w.push(b'"');
-  if id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+  if super::span::hex_classes(id.as_bytes()) == 0 {
     w.extend_from_slice(&id.as_bytes()[..id.len() & !1]);
   } else {
     for b in hex_pairs(id) {

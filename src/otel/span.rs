@@ -326,22 +326,37 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
   era * 146_097 + doe - 719_468
 }
 
+/// [`hex_classes`]: a byte that is not a hex digit.
+pub const NOT_HEX: u8 = 1;
+/// [`hex_classes`]: an upper-case hex digit.
+pub const UPPER_HEX: u8 = 2;
+
+/// What kinds of bytes `b` holds: [`NOT_HEX`] and [`UPPER_HEX`] or-ed together, 0 for lower-case hex only. Every byte
+/// is looked at (no early exit), so the loop runs 16 or 32 bytes a step.
+pub fn hex_classes(b: &[u8]) -> u8 {
+  let (mut not_hex, mut upper) = (0u8, 0u8);
+  for &c in b {
+    let digit = c.wrapping_sub(b'0') < 10;
+    let lower = c.wrapping_sub(b'a') < 6;
+    let up = c.wrapping_sub(b'A') < 6;
+    not_hex |= u8::from(!(digit | lower | up));
+    upper |= u8::from(up);
+  }
+  not_hex * NOT_HEX | upper * UPPER_HEX
+}
+
 /// Lower-cases a hex id and left-pads it with zeros to `len` characters. `None` when it is not 1..=len hex digits.
 /// An id already in that form (every id Mastra makes) is borrowed.
 pub fn normalize_id(id: &str, len: usize) -> Option<Cow<'_, str>> {
   if id.is_empty() || id.len() > len {
     return None;
   }
-  let mut upper = false;
-  for b in id.bytes() {
-    match b {
-      b'0'..=b'9' | b'a'..=b'f' => {}
-      b'A'..=b'F' => upper = true,
-      _ => return None,
-    }
+  let classes = hex_classes(id.as_bytes());
+  if classes & NOT_HEX != 0 {
+    return None;
   }
   if id.len() == len {
-    return Some(if upper {
+    return Some(if classes & UPPER_HEX != 0 {
       Cow::Owned(id.to_ascii_lowercase())
     } else {
       Cow::Borrowed(id)
@@ -415,6 +430,26 @@ mod tests {
       assert_eq!(parse_iso_ns(s), want, "{s}");
     }
     assert_eq!(time_ns(&json::parse("1500").unwrap()), Some(1_500_000_000));
+  }
+
+  #[test]
+  fn hex_classes_sees_every_byte() {
+    for b in 0..=255u8 {
+      let want = match b {
+        b'0'..=b'9' | b'a'..=b'f' => 0,
+        b'A'..=b'F' => UPPER_HEX,
+        _ => NOT_HEX,
+      };
+      // Alone, and at every position of a long lower-case id (the loop's vector steps and its tail).
+      assert_eq!(hex_classes(&[b]), want, "{b}");
+      for at in 0..40 {
+        let mut id = [b'a'; 40];
+        id[at] = b;
+        assert_eq!(hex_classes(&id), want, "{b} at {at}");
+      }
+    }
+    assert_eq!(hex_classes(b"0aF-"), NOT_HEX | UPPER_HEX);
+    assert_eq!(hex_classes(b""), 0);
   }
 
   #[test]
