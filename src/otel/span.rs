@@ -342,7 +342,7 @@ pub fn hex_classes(b: &[u8]) -> u8 {
     not_hex |= u8::from(!(digit | lower | up));
     upper |= u8::from(up);
   }
-  not_hex * NOT_HEX | upper * UPPER_HEX
+  (not_hex * NOT_HEX) | (upper * UPPER_HEX)
 }
 
 /// Lower-cases a hex id and left-pads it with zeros to `len` characters. `None` when it is not 1..=len hex digits.
