@@ -16,29 +16,35 @@ fn plain(align: usize, size: usize) -> bool {
   align <= MI_MAX_ALIGN_SIZE && align <= size
 }
 
+/// A block for `layout` from `plain` where its alignment covers the layout's, else from `aligned`.
+#[inline(always)]
+unsafe fn allocate(
+  layout: Layout,
+  plain_call: unsafe extern "C" fn(usize) -> *mut std::ffi::c_void,
+  aligned_call: unsafe extern "C" fn(usize, usize) -> *mut std::ffi::c_void,
+) -> *mut u8 {
+  unsafe {
+    if plain(layout.align(), layout.size()) {
+      plain_call(layout.size()).cast()
+    } else {
+      aligned_call(layout.size(), layout.align()).cast()
+    }
+  }
+}
+
 // SAFETY: every call forwards to mimalloc, which returns null on failure and blocks aligned as asked: the plain calls
 // only where their own alignment (that of `malloc`) covers the layout's, the `_aligned` calls otherwise.
 unsafe impl GlobalAlloc for Mimalloc {
   #[inline]
   unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-    unsafe {
-      if plain(layout.align(), layout.size()) {
-        mi::mi_malloc(layout.size()).cast()
-      } else {
-        mi::mi_malloc_aligned(layout.size(), layout.align()).cast()
-      }
-    }
+    // SAFETY: both are mimalloc's allocation calls, given the layout's size and alignment.
+    unsafe { allocate(layout, mi::mi_malloc, mi::mi_malloc_aligned) }
   }
 
   #[inline]
   unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-    unsafe {
-      if plain(layout.align(), layout.size()) {
-        mi::mi_zalloc(layout.size()).cast()
-      } else {
-        mi::mi_zalloc_aligned(layout.size(), layout.align()).cast()
-      }
-    }
+    // SAFETY: as `alloc`, zeroed.
+    unsafe { allocate(layout, mi::mi_zalloc, mi::mi_zalloc_aligned) }
   }
 
   #[inline]
