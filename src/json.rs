@@ -54,22 +54,27 @@ pub struct JsonError {
 
 /// Parses one JSON document (surrounding whitespace allowed).
 pub fn parse(text: &str) -> Result<Json<'_>, JsonError> {
-  let mut p = Parser {
-    text,
-    b: text.as_bytes(),
-    i: 0,
-    spaces: 0,
-    // Room for a typical span's containers up front, so the stacks rarely grow.
-    entries: Vec::with_capacity(64),
-    items: Vec::with_capacity(16),
-  };
+  let mut p = Parser::new(text);
   p.skip_ws();
   let v = p.value(0)?;
-  p.skip_ws();
-  if p.i != p.b.len() {
-    return Err(p.err("trailing characters"));
-  }
+  p.end()?;
   Ok(v)
+}
+
+/// The members of the object `text` holds, each handed to `each` as it is read, in order; the object itself is not
+/// built (for a reader that takes its members apart, as a span's are). `Ok(false)`, with no member handed over, when
+/// the text holds another kind of value; errors as [`parse`].
+pub fn parse_members<'a>(text: &'a str, mut each: impl FnMut(Cow<'a, str>, Json<'a>)) -> Result<bool, JsonError> {
+  let mut p = Parser::new(text);
+  p.skip_ws();
+  if p.b.get(p.i) != Some(&b'{') {
+    p.value(0)?;
+    p.end()?;
+    return Ok(false);
+  }
+  p.members(1, |_, key, v| each(key, v))?;
+  p.end()?;
+  Ok(true)
 }
 
 impl<'a> Num<'a> {
@@ -376,6 +381,27 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+  fn new(text: &'a str) -> Self {
+    Parser {
+      text,
+      b: text.as_bytes(),
+      i: 0,
+      spaces: 0,
+      // Room for a typical span's containers up front, so the stacks rarely grow.
+      entries: Vec::with_capacity(64),
+      items: Vec::with_capacity(16),
+    }
+  }
+
+  /// Only whitespace may follow the value.
+  fn end(&mut self) -> Result<(), JsonError> {
+    self.skip_ws();
+    if self.i != self.b.len() {
+      return Err(self.err("trailing characters"));
+    }
+    Ok(())
+  }
+
   fn err(&self, what: &'static str) -> JsonError {
     JsonError { what, at: self.i }
   }
@@ -571,8 +597,21 @@ impl<'a> Parser<'a> {
   }
 
   fn object(&mut self, depth: usize) -> Result<Json<'a>, JsonError> {
-    self.deeper(depth)?;
     let (start, spaces, mark) = (self.i, self.spaces, self.entries.len());
+    self.members(depth, |p, key, v| p.entries.push((key, v)))?;
+    let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
+    let entries = self.entries.split_off(mark);
+    Ok(Json::Object(Obj { entries, raw }))
+  }
+
+  /// The members of the object that opens here, each handed to `each` with the parser.
+  #[cfg_attr(not(debug_assertions), inline(always))]
+  fn members(
+    &mut self,
+    depth: usize,
+    mut each: impl FnMut(&mut Self, Cow<'a, str>, Json<'a>),
+  ) -> Result<(), JsonError> {
+    self.deeper(depth)?;
     self.i += 1;
     self.skip_ws();
     if self.b.get(self.i) == Some(&b'}') {
@@ -591,7 +630,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         self.skip_ws();
         let v = self.value(depth)?;
-        self.entries.push((key, v));
+        each(self, key, v);
         self.skip_ws();
         match self.b.get(self.i) {
           Some(b',') => self.i += 1,
@@ -603,9 +642,7 @@ impl<'a> Parser<'a> {
         }
       }
     }
-    let raw = (self.spaces == spaces).then(|| &self.text[start..self.i]);
-    let entries = self.entries.split_off(mark);
-    Ok(Json::Object(Obj { entries, raw }))
+    Ok(())
   }
 }
 
@@ -751,6 +788,34 @@ mod tests {
     let mut out = Vec::new();
     top_level(text, |k, v| out.push((k, v)))?;
     Ok(out)
+  }
+
+  #[test]
+  fn members_are_handed_over_as_the_object_holds_them() {
+    for text in [
+      r#"{}"#,
+      r#" { "a" : 1 , "b":[1,{"c":null}], "d\n":"x\u00e9", "a":{"e":[]} } "#,
+      r#"{"id":"00f0","attributes":{"model":"m","n":1.5e3},"input":[{"role":"user","content":"hi"}]}"#,
+    ] {
+      let Json::Object(whole) = parse(text).unwrap() else {
+        panic!("{text}")
+      };
+      let mut got = Vec::new();
+      assert_eq!(parse_members(text, |k, v| got.push((k, v))), Ok(true), "{text}");
+      let want: Vec<_> = whole.into_iter().collect();
+      assert_eq!(got, want, "{text}");
+    }
+    // Another kind of value: nothing handed over. Errors as `parse` gives them.
+    for text in ["[1,2]", "\"s\"", "3", "null"] {
+      assert_eq!(parse_members(text, |_, _| panic!("{text}")), Ok(false));
+    }
+    for text in [r#"{"a":1} x"#, r#"{"a":}"#, r#"{"a":1"#, "", "[1"] {
+      assert_eq!(
+        parse_members(text, |_, _| {}).map_err(|e| e.what),
+        parse(text).map(|_| true).map_err(|e| e.what),
+        "{text}"
+      );
+    }
   }
 
   #[test]

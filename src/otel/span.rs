@@ -79,45 +79,38 @@ struct Members<'a> {
   error_info: Option<Json<'a>>,
 }
 
-impl<'a> MastraSpan<'a> {
-  /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
-  /// Rust string cannot hold) become U+FFFD.
-  pub fn parse(text: &'a str) -> Result<Self, SpanError> {
-    Self::from_json(json::parse(text).map_err(|e| SpanError::Json(e.to_string()))?)
+impl<'a> Members<'a> {
+  /// Keeps a member the mapping reads (the last of a repeated key wins, as in `JSON.parse`).
+  fn take(&mut self, key: &str, v: Json<'a>) {
+    let f = self;
+    let slot = match key {
+      "id" => &mut f.id,
+      "traceId" => &mut f.trace_id,
+      "parentSpanId" => &mut f.parent_span_id,
+      "externalParentSpanId" => &mut f.external_parent_span_id,
+      "name" => &mut f.name,
+      "type" => &mut f.span_type,
+      "entityType" => &mut f.entity_type,
+      "entityId" => &mut f.entity_id,
+      "entityName" => &mut f.entity_name,
+      "startTime" => &mut f.start_time,
+      "endTime" => &mut f.end_time,
+      "isEvent" => &mut f.is_event,
+      "isRootSpan" => &mut f.is_root,
+      "tags" => &mut f.tags,
+      "attributes" => &mut f.attributes,
+      "metadata" => &mut f.metadata,
+      "input" => &mut f.input,
+      "output" => &mut f.output,
+      "errorInfo" => &mut f.error_info,
+      _ => return,
+    };
+    *slot = Some(v);
   }
 
-  /// Reads a span from its parsed JSON, in one pass over its members (the last of a repeated key wins, as in
-  /// `JSON.parse`).
-  pub fn from_json(value: Json<'a>) -> Result<Self, SpanError> {
-    let Json::Object(o) = value else {
-      return Err(SpanError::Json("not an object".into()));
-    };
-    let mut f = Members::default();
-    for (k, v) in o {
-      let slot = match k.as_ref() {
-        "id" => &mut f.id,
-        "traceId" => &mut f.trace_id,
-        "parentSpanId" => &mut f.parent_span_id,
-        "externalParentSpanId" => &mut f.external_parent_span_id,
-        "name" => &mut f.name,
-        "type" => &mut f.span_type,
-        "entityType" => &mut f.entity_type,
-        "entityId" => &mut f.entity_id,
-        "entityName" => &mut f.entity_name,
-        "startTime" => &mut f.start_time,
-        "endTime" => &mut f.end_time,
-        "isEvent" => &mut f.is_event,
-        "isRootSpan" => &mut f.is_root,
-        "tags" => &mut f.tags,
-        "attributes" => &mut f.attributes,
-        "metadata" => &mut f.metadata,
-        "input" => &mut f.input,
-        "output" => &mut f.output,
-        "errorInfo" => &mut f.error_info,
-        _ => continue,
-      };
-      *slot = Some(v);
-    }
+  /// The span, from the members found.
+  fn span(self) -> Result<MastraSpan<'a>, SpanError> {
+    let f = self;
     let id = text(f.id).ok_or(SpanError::Missing("id"))?;
     let trace_id = text(f.trace_id).ok_or(SpanError::Missing("traceId"))?;
     let start_ns = f
@@ -167,6 +160,21 @@ impl<'a> MastraSpan<'a> {
         _ => None,
       },
     })
+  }
+}
+
+impl<'a> MastraSpan<'a> {
+  /// Parses the JSON text of one span. Lone UTF-16 surrogates (which `JSON.stringify` writes as `\udXXX` escapes and a
+  /// Rust string cannot hold) become U+FFFD.
+  /// A repeated member reads as its last occurrence, as in `JSON.parse`.
+  pub fn parse(text: &'a str) -> Result<Self, SpanError> {
+    // The members are taken as they are read, in one pass: the span's own object is never built.
+    let mut f = Members::default();
+    match json::parse_members(text, |k, v| f.take(&k, v)) {
+      Ok(true) => f.span(),
+      Ok(false) => Err(SpanError::Json("not an object".into())),
+      Err(e) => Err(SpanError::Json(e.to_string())),
+    }
   }
 
   /// The entity the span belongs to, as the reference names it: `entityName ?? entityId`.
@@ -501,6 +509,14 @@ mod tests {
       MastraSpan::parse(r#"{"traceId":"b","startTime":0}"#),
       Err(SpanError::Missing("id"))
     );
+  }
+
+  #[test]
+  fn text_that_is_not_one_span_object_is_refused() {
+    assert_eq!(MastraSpan::parse("[1]"), Err(SpanError::Json("not an object".into())));
+    for text in [r#"{"id":"a","traceId":"b","startTime":0} x"#, r#"{"id":"a","#, ""] {
+      assert!(matches!(MastraSpan::parse(text), Err(SpanError::Json(_))), "{text}");
+    }
   }
 
   #[test]
