@@ -82,27 +82,26 @@ struct Members<'a> {
 impl<'a> Members<'a> {
   /// Keeps a member the mapping reads (the last of a repeated key wins, as in `JSON.parse`).
   fn take(&mut self, key: &str, v: Json<'a>) {
-    let f = self;
     let slot = match key {
-      "id" => &mut f.id,
-      "traceId" => &mut f.trace_id,
-      "parentSpanId" => &mut f.parent_span_id,
-      "externalParentSpanId" => &mut f.external_parent_span_id,
-      "name" => &mut f.name,
-      "type" => &mut f.span_type,
-      "entityType" => &mut f.entity_type,
-      "entityId" => &mut f.entity_id,
-      "entityName" => &mut f.entity_name,
-      "startTime" => &mut f.start_time,
-      "endTime" => &mut f.end_time,
-      "isEvent" => &mut f.is_event,
-      "isRootSpan" => &mut f.is_root,
-      "tags" => &mut f.tags,
-      "attributes" => &mut f.attributes,
-      "metadata" => &mut f.metadata,
-      "input" => &mut f.input,
-      "output" => &mut f.output,
-      "errorInfo" => &mut f.error_info,
+      "id" => &mut self.id,
+      "traceId" => &mut self.trace_id,
+      "parentSpanId" => &mut self.parent_span_id,
+      "externalParentSpanId" => &mut self.external_parent_span_id,
+      "name" => &mut self.name,
+      "type" => &mut self.span_type,
+      "entityType" => &mut self.entity_type,
+      "entityId" => &mut self.entity_id,
+      "entityName" => &mut self.entity_name,
+      "startTime" => &mut self.start_time,
+      "endTime" => &mut self.end_time,
+      "isEvent" => &mut self.is_event,
+      "isRootSpan" => &mut self.is_root,
+      "tags" => &mut self.tags,
+      "attributes" => &mut self.attributes,
+      "metadata" => &mut self.metadata,
+      "input" => &mut self.input,
+      "output" => &mut self.output,
+      "errorInfo" => &mut self.error_info,
       _ => return,
     };
     *slot = Some(v);
@@ -110,15 +109,14 @@ impl<'a> Members<'a> {
 
   /// The span, from the members found.
   fn span(self) -> Result<MastraSpan<'a>, SpanError> {
-    let f = self;
-    let id = text(f.id).ok_or(SpanError::Missing("id"))?;
-    let trace_id = text(f.trace_id).ok_or(SpanError::Missing("traceId"))?;
-    let start_ns = f
+    let id = text(self.id).ok_or(SpanError::Missing("id"))?;
+    let trace_id = text(self.trace_id).ok_or(SpanError::Missing("traceId"))?;
+    let start_ns = self
       .start_time
       .as_ref()
       .and_then(time_ns)
       .ok_or(SpanError::Missing("startTime"))?;
-    let span_type = match text(f.span_type) {
+    let span_type = match text(self.span_type) {
       Some(t) if t == "llm_generation" => Cow::Borrowed("model_generation"),
       Some(t) if t == "llm_chunk" => Cow::Borrowed("model_chunk"),
       Some(t) => t,
@@ -129,9 +127,9 @@ impl<'a> Members<'a> {
       _ => Obj::default(),
     };
     let present = |v: Option<Json<'a>>| v.filter(|v| !v.is_null());
-    let attributes = object(f.attributes);
+    let attributes = object(self.attributes);
     // Mastra 0.24 has no entity fields: its ids live in the attributes.
-    let entity_id = text(f.entity_id).or_else(|| {
+    let entity_id = text(self.entity_id).or_else(|| {
       ["agentId", "toolId", "workflowId", "stepId"]
         .iter()
         .find_map(|k| string(attributes.get(k)))
@@ -139,23 +137,23 @@ impl<'a> Members<'a> {
     Ok(MastraSpan {
       id,
       trace_id,
-      parent_span_id: text(f.parent_span_id),
-      external_parent_span_id: text(f.external_parent_span_id),
-      name: text(f.name).unwrap_or_default(),
+      parent_span_id: text(self.parent_span_id),
+      external_parent_span_id: text(self.external_parent_span_id),
+      name: text(self.name).unwrap_or_default(),
       span_type,
-      entity_type: text(f.entity_type),
+      entity_type: text(self.entity_type),
       entity_id,
-      entity_name: text(f.entity_name),
+      entity_name: text(self.entity_name),
       start_ns,
-      end_ns: f.end_time.as_ref().and_then(time_ns),
-      is_event: f.is_event.as_ref().and_then(Json::as_bool).unwrap_or(false),
-      is_root: f.is_root.as_ref().and_then(Json::as_bool).unwrap_or(false),
-      tags: f.tags.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
+      end_ns: self.end_time.as_ref().and_then(time_ns),
+      is_event: self.is_event.as_ref().and_then(Json::as_bool).unwrap_or(false),
+      is_root: self.is_root.as_ref().and_then(Json::as_bool).unwrap_or(false),
+      tags: self.tags.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
       attributes,
-      metadata: object(f.metadata),
-      input: present(f.input),
-      output: present(f.output),
-      error_info: match f.error_info {
+      metadata: object(self.metadata),
+      input: present(self.input),
+      output: present(self.output),
+      error_info: match self.error_info {
         Some(Json::Object(m)) => Some(m),
         _ => None,
       },
