@@ -38,6 +38,7 @@ function trace(traceId) {
     attributes: {},
     ...fields,
   })
+  const shared = (span) => Object.assign(span, { metadata: { same: span.attributes } })
   const root = base('root', { type: 'agent_run', isRootSpan: true, parentSpanId: undefined, metadata: { 'tcc.runId': `run-${traceId}` } })
   const spans = [
     base('plain'),
@@ -51,6 +52,12 @@ function trace(traceId) {
     { ...base('own-to-json'), toJSON() { return { id: hex('own-to-json'), traceId, name: 'own-to-json', mine: true } } },
     Object.assign(Object.create(null), base('null-prototype')),
     base('own-date-fields', { startTime: Object.assign(new Date(1764000000000), { extra: 1 }) }),
+    // The wrappers put the Dates' numbers in the span itself while they serialise it, and back after; spans that do not
+    // take them are serialised from a copy, and an attributes object found elsewhere in the span is not changed.
+    Object.freeze(base('frozen', { attributes: { completionStartTime: t(10) } })),
+    Object.defineProperty(base('read-only'), 'endTime', { value: t(11), writable: false, enumerable: true }),
+    Object.defineProperty(base('accessor'), 'endTime', { get: () => t(12), set: () => {}, enumerable: true }),
+    shared(base('shared', { type: 'model_generation', attributes: { completionStartTime: t(13) } })),
   ]
   const events = [{ type: 'span_started', exportedSpan: root }]
   for (const s of spans) events.push({ type: 'span_started', exportedSpan: s }, { type: 'span_ended', exportedSpan: s })
@@ -101,6 +108,11 @@ for (const method of ['onTracingEvent', 'exportTracingEvent']) {
     assert.equal(byName.invalid.startTime, null)
     assert.equal(byName.invalid.endTime, '+275760-09-13T00:00:00.000Z')
     assert.equal(byName['year-minus-1'].startTime, '-000001-12-31T23:59:59.999Z')
+    assert.equal(byName.frozen.attributes.completionStartTime, '2025-11-24T16:00:00.010Z')
+    assert.equal(byName['read-only'].endTime, '2025-11-24T16:00:00.011Z')
+    assert.equal(byName.accessor.endTime, '2025-11-24T16:00:00.012Z')
+    assert.equal(byName.shared.attributes.completionStartTime, '2025-11-24T16:00:00.013Z')
+    assert.equal(byName.shared.metadata.same.completionStartTime, '2025-11-24T16:00:00.013Z')
     assert.equal(byName.number.startTime, 1764000000008, 'a number stays a number')
     assert.equal(byName.number.attributes.completionStartTime, 1764000000009)
   })
@@ -165,6 +177,32 @@ test('OtelExporter: times are exact to the millisecond and completionStartTime i
     if (source.name === 'model') assert.equal(attr, '2025-11-24T16:00:00.003Z')
   }
   // Spans that start before 1970 or at an invalid Date have no OTLP start time and are not exported, as before.
-  const want = ['root', 'plain', 'model', 'subclass', 'number', 'string', 'class', 'null-prototype', 'own-date-fields']
+  const want = ['root', 'plain', 'model', 'subclass', 'number', 'string', 'class', 'null-prototype', 'own-date-fields', 'frozen', 'read-only', 'accessor', 'shared']
   assert.deepEqual(checked.filter((n, i) => checked.indexOf(n) === i).sort(), want.sort())
 })
+
+// Each member of a span and of its attributes, as it holds it (the same objects, not copies).
+const members = (span) => {
+  const own = (o) => (o === null || typeof o !== 'object' ? [] : Reflect.ownKeys(o).map((k) => [k, Object.getOwnPropertyDescriptor(o, k)]))
+  return [own(span), own(span.attributes)]
+}
+
+for (const [name, make] of [
+  ['TCC', (rx) => new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() })],
+  ['OtelExporter', (rx) => new OtelExporter({ provider: { custom: { endpoint: rx.base, protocol: 'http/json' } } })],
+]) {
+  test(`${name}: the spans handed over hold what they held before, also when serialising one throws`, async (t) => {
+    const rx = await startReceiver({ fallback: { status: 200, body: '{}', headers: { 'content-type': 'application/json' } } })
+    t.after(() => rx.close())
+    const e = make(rx)
+    const events = [...trace('00000000000000000000000000000003'), ...trace('00000000000000000000000000000004')]
+    // A span JSON.stringify refuses (a BigInt), with Dates the wrapper replaces before it serialises.
+    const refused = events.find((ev) => ev.exportedSpan.name === 'model' && ev.type === 'span_ended').exportedSpan
+    refused.input = { n: 1n }
+    const before = events.map((ev) => members(ev.exportedSpan))
+    for (const method of ['onTracingEvent', 'exportTracingEvent']) for (const ev of events) e[method](ev)
+    await e.flush()
+    events.forEach((ev, i) => assert.deepStrictEqual(members(ev.exportedSpan), before[i], ev.exportedSpan.name))
+    assert.ok(refused.startTime instanceof Date && refused.attributes.completionStartTime instanceof Date)
+  })
+}

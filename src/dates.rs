@@ -3,8 +3,9 @@
 //! `JSON.stringify` writes a `Date` through `Date.prototype.toJSON`, a call back into JavaScript that costs more than
 //! the rest of a span together: on this project's machines, 3 to 4 µs per `Date` against 5 to 6 µs for everything else
 //! in a typical span, and every span has two (`startTime`, `endTime`), model spans a third
-//! (`attributes.completionStartTime`). The entry points' JavaScript wrappers therefore serialise a shallow copy with
-//! these Dates replaced by their `getTime()`, and say which ones they replaced ([`Dates`]). The ISO text
+//! (`attributes.completionStartTime`). The entry points' JavaScript wrappers therefore serialise the span with these
+//! Dates replaced by their `getTime()` (in the span itself for the call, or in a copy; see `binding/serialise.js`), and
+//! say which ones they replaced ([`Dates`]). The ISO text
 //! (`toISOString()`, what `JSON.stringify` would have written) is made here, on a worker thread, where it is needed.
 
 /// Which of a span's Dates its text carries as epoch milliseconds (the wrappers' bit mask).

@@ -2,8 +2,15 @@
   // written as their epoch milliseconds; `dates` then says which (see src/dates.rs, which writes them back as ISO
   // strings on a worker thread where a text needs them). `JSON.stringify` writes a Date by calling back into
   // `Date.prototype.toJSON`, which costs more than all the rest of a typical span: 3 to 4 µs per Date, and a span has
-  // two, a model span three. So a shallow copy of the span (and of its attributes) is serialised instead, with each of
-  // those Dates replaced by its time value, read with the original `getTime`.
+  // two, a model span three. So each of those Dates is replaced by its time value (read with the original `getTime`)
+  // for the call to `JSON.stringify`, in the span itself, and put back right after, whatever happens. (A shallow copy
+  // of the span did the same, but cost about a third of the serialising: spans of many shapes defeat V8's fast clone,
+  // which then defines the copy's members one by one.) The replacing is done in strict mode, so a member that cannot be
+  // written throws, and each member is read back: a frozen span, a read-only member or an accessor that does not keep
+  // what it is given is serialised from a copy instead, as before. `completionStartTime` goes in a copy of the
+  // attributes (put in the span's `attributes` for the call), as the same attributes object could be elsewhere in the
+  // span too. Nothing else runs while the span holds numbers, except a `toJSON` of a value inside the span (which the
+  // wrapper cannot see).
   //
   // Only plain Dates (whose prototype is `Date.prototype`) in plain objects (whose prototype is `Object.prototype`,
   // with no `toJSON`) are replaced, and only while `Date.prototype.toJSON` and `toISOString` are the built-in ones
@@ -34,26 +41,59 @@
     const start = span.startTime
     const end = span.endTime
     const attributes = span.attributes
-    let copy
-    if (isDate(start)) {
-      copy = { ...span }
-      copy.startTime = TIME.call(start)
-      dates = START
+    const first = plain(attributes) ? attributes.completionStartTime : undefined
+    if (isDate(start)) dates = START
+    if (isDate(end)) dates |= END
+    if (isDate(first)) dates |= COMPLETION
+    if (dates === 0) return JSON.stringify(span)
+    const startMs = dates & START ? TIME.call(start) : 0
+    const endMs = dates & END ? TIME.call(end) : 0
+    // The attributes are copied rather than changed: the same object could be elsewhere in the span too.
+    let withFirst = attributes
+    if (dates & COMPLETION) {
+      withFirst = { ...attributes }
+      withFirst.completionStartTime = TIME.call(first)
     }
-    if (isDate(end)) {
-      if (copy === undefined) copy = { ...span }
-      copy.endTime = TIME.call(end)
-      dates |= END
-    }
-    if (plain(attributes)) {
-      const first = attributes.completionStartTime
-      if (isDate(first)) {
-        const a = { ...attributes }
-        a.completionStartTime = TIME.call(first)
-        if (copy === undefined) copy = { ...span }
-        copy.attributes = a
-        dates |= COMPLETION
+    const json = inPlace(span, attributes, start, end, startMs, endMs, withFirst)
+    if (json !== undefined) return json
+    const copy = { ...span }
+    if (dates & START) copy.startTime = startMs
+    if (dates & END) copy.endTime = endMs
+    copy.attributes = withFirst
+    return JSON.stringify(copy)
+  }
+  // The span's text with its times and attributes replaced in place, or undefined when the span does not take them (see
+  // above).
+  function inPlace(span, attributes, start, end, startMs, endMs, withFirst) {
+    'use strict'
+    let written = 0
+    try {
+      if (dates & START) {
+        span.startTime = startMs
+        written = START
       }
+      if (dates & END) {
+        span.endTime = endMs
+        written |= END
+      }
+      if (dates & COMPLETION) {
+        span.attributes = withFirst
+        written |= COMPLETION
+      }
+      if (
+        (dates & START && span.startTime !== startMs) ||
+        (dates & END && span.endTime !== endMs) ||
+        (dates & COMPLETION && span.attributes !== withFirst)
+      ) {
+        return undefined
+      }
+      return JSON.stringify(span)
+    } catch (e) {
+      if (written === dates) throw e
+      return undefined
+    } finally {
+      if (written & START) span.startTime = start
+      if (written & END) span.endTime = end
+      if (written & COMPLETION) span.attributes = attributes
     }
-    return JSON.stringify(copy === undefined ? span : copy)
   }
