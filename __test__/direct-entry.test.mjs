@@ -262,3 +262,41 @@ test('the entry points keep their names and the fast path of bind, which Mastra 
   }
   await Promise.all([o.flush(), tcc.flush()])
 })
+
+test('a method taken before the first event hands its events to the entry point the instance then has', async (t) => {
+  const rx = await startReceiver({ fallback: { status: 200, body: '{}', headers: { 'content-type': 'application/json' } } })
+  t.after(() => rx.close())
+  const makers = {
+    OtelExporter: () => new OtelExporter({ provider: { custom: { endpoint: rx.base, protocol: 'http/json' } } }),
+    TCCMastraExporter: () => new TCCMastraExporter({ apiKey: 'k', endpoint: rx.url() }),
+  }
+  let n = 0x100
+  for (const [label, make] of Object.entries(makers)) {
+    for (const name of ['exportTracingEvent', 'exportEvent', 'onTracingEvent']) {
+      const e = make()
+      // Bound to the class method, before the instance has entry points of its own.
+      const early = e[name].bind(e)
+      // Where each span is serialised: the entry point's wrapper serialises in `serialise`; the class method's careful
+      // path calls JSON.stringify from native code.
+      const stacks = []
+      const probe = { toJSON: () => (stacks.push(new Error().stack), 'probe') }
+      const ids = []
+      for (let i = 0; i < 3; i++) {
+        const s = span((n++).toString(16).padStart(16, '0'), { input: probe, metadata: { 'tcc.runId': `early-${n}` } })
+        ids.push(s.id)
+        early({ type: 'span_started', exportedSpan: s })
+        early({ type: 'span_ended', exportedSpan: s })
+      }
+      await e.flush()
+      assert.equal(stacks.length, 3, `${label} ${name}`)
+      for (const stack of stacks) assert.match(stack, /at serialise /, `${label} ${name}`)
+      if (label === 'OtelExporter') {
+        const sent = new Set(spansOf(rx).map((s) => s.spanId))
+        for (const id of ids) assert.ok(sent.has(id), `${label} ${name} ${id}`)
+      } else {
+        const runs = rx.requests.filter((r) => r.url === '/v1/mastra').map((r) => JSON.parse(r.body).spans[0].id)
+        for (const id of ids) assert.ok(runs.includes(id), `${label} ${name} ${id}`)
+      }
+    }
+  }
+})

@@ -259,6 +259,27 @@ impl Held {
   }
 }
 
+/// A weak reference to a function: it does not keep the function alive. Never deleted: Node frees it with the
+/// environment (an exporter makes three).
+pub struct WeakFunction(sys::napi_ref);
+
+// SAFETY: the reference is made and read only on the JavaScript thread of its environment (the class methods run
+// there); an exporter that holds it may be moved or dropped elsewhere, which never touches it.
+unsafe impl Send for WeakFunction {}
+
+impl WeakFunction {
+  pub fn new(env: sys::napi_env, f: sys::napi_value) -> Result<Self, String> {
+    let mut r = ptr::null_mut();
+    ok(unsafe { sys::napi_create_reference(env, f, 0, &mut r) })?;
+    Ok(WeakFunction(r))
+  }
+
+  /// The function, unless it has been collected.
+  pub fn value(&self, env: sys::napi_env) -> Option<sys::napi_value> {
+    deref(env, self.0).ok().filter(|v| !v.is_null())
+  }
+}
+
 /// Arguments a native function reads; missing ones are `undefined`.
 pub const MAX_ARGS: usize = 5;
 

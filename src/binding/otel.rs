@@ -309,7 +309,9 @@ impl JsOtelExporter {
     this: This<'_>,
     event: Unknown<'_>,
   ) -> Result<Unknown<'env>> {
-    self.go_direct(env, &this);
+    if let Some(done) = self.entered(env, &this, c"exportTracingEvent", event) {
+      return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
+    }
     self.core.guarded(env, event, Semconv::Mastra);
     host::resolved(env)
   }
@@ -320,7 +322,9 @@ impl JsOtelExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_event<'env>(&self, env: &'env Env, this: This<'_>, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    self.go_direct(env, &this);
+    if let Some(done) = self.entered(env, &this, c"exportEvent", event) {
+      return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
+    }
     self.core.guarded(env, event, Semconv::Legacy);
     host::resolved(env)
   }
@@ -330,7 +334,9 @@ impl JsOtelExporter {
   /// `exportTracingEvent` is overridden (a subclass), it calls the override instead, as the reference does.
   #[napi(ts_args_type = "event: { type: string; exportedSpan: object }")]
   pub fn on_tracing_event(&self, env: &Env, this: This<'_>, event: Unknown<'_>) {
-    self.go_direct(env, &this);
+    if self.entered(env, &this, c"onTracingEvent", event).is_some() {
+      return;
+    }
     host::on_tracing_event(env, &this, &self.direct, event, || {
       self.core.guarded(env, event, Semconv::Mastra)
     });
@@ -390,6 +396,19 @@ impl JsOtelExporter {
 }
 
 impl JsOtelExporter {
+  /// Goes direct (once), then hands `event` to the entry point `name` defined on this instance, and what it returns
+  /// back; `None` when the class method is still the entry point, which then handles the event itself.
+  fn entered(
+    &self,
+    env: &Env,
+    this: &This<'_>,
+    name: &std::ffi::CStr,
+    event: Unknown<'_>,
+  ) -> Option<napi::sys::napi_value> {
+    self.go_direct(env, this);
+    self.direct.forward(env, this, name, event)
+  }
+
   /// Defines `exportTracingEvent`, `exportEvent` and `onTracingEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
     let failures = host::go_direct(env, this, &self.direct, || {
