@@ -309,7 +309,10 @@ impl JsOtelExporter {
     this: This<'_>,
     event: Unknown<'_>,
   ) -> Result<Unknown<'env>> {
-    if let Some(done) = self.entered(env, &this, c"exportTracingEvent", event) {
+    if let Some(done) = self
+      .direct
+      .enter(env, &this, c"exportTracingEvent", event, || self.go_direct(env, &this))
+    {
       return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
     }
     self.core.guarded(env, event, Semconv::Mastra);
@@ -322,7 +325,10 @@ impl JsOtelExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_event<'env>(&self, env: &'env Env, this: This<'_>, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    if let Some(done) = self.entered(env, &this, c"exportEvent", event) {
+    if let Some(done) = self
+      .direct
+      .enter(env, &this, c"exportEvent", event, || self.go_direct(env, &this))
+    {
       return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
     }
     self.core.guarded(env, event, Semconv::Legacy);
@@ -334,7 +340,11 @@ impl JsOtelExporter {
   /// `exportTracingEvent` is overridden (a subclass), it calls the override instead, as the reference does.
   #[napi(ts_args_type = "event: { type: string; exportedSpan: object }")]
   pub fn on_tracing_event(&self, env: &Env, this: This<'_>, event: Unknown<'_>) {
-    if self.entered(env, &this, c"onTracingEvent", event).is_some() {
+    if self
+      .direct
+      .enter(env, &this, c"onTracingEvent", event, || self.go_direct(env, &this))
+      .is_some()
+    {
       return;
     }
     host::on_tracing_event(env, &this, &self.direct, event, || {
@@ -396,19 +406,6 @@ impl JsOtelExporter {
 }
 
 impl JsOtelExporter {
-  /// Goes direct (once), then hands `event` to the entry point `name` defined on this instance, and what it returns
-  /// back; `None` when the class method is still the entry point, which then handles the event itself.
-  fn entered(
-    &self,
-    env: &Env,
-    this: &This<'_>,
-    name: &std::ffi::CStr,
-    event: Unknown<'_>,
-  ) -> Option<napi::sys::napi_value> {
-    self.go_direct(env, this);
-    self.direct.forward(env, this, name, event)
-  }
-
   /// Defines `exportTracingEvent`, `exportEvent` and `onTracingEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
     let failures = host::go_direct(env, this, &self.direct, || {

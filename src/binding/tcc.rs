@@ -469,7 +469,10 @@ impl JsTccMastraExporter {
     this: This<'_>,
     event: Unknown<'_>,
   ) -> Result<Unknown<'env>> {
-    if let Some(done) = self.entered(env, &this, c"exportTracingEvent", event) {
+    if let Some(done) = self
+      .direct
+      .enter(env, &this, c"exportTracingEvent", event, || self.go_direct(env, &this))
+    {
       return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
     }
     self.core.guarded(env, event);
@@ -482,7 +485,10 @@ impl JsTccMastraExporter {
     ts_return_type = "Promise<void>"
   )]
   pub fn export_event<'env>(&self, env: &'env Env, this: This<'_>, event: Unknown<'_>) -> Result<Unknown<'env>> {
-    if let Some(done) = self.entered(env, &this, c"exportEvent", event) {
+    if let Some(done) = self
+      .direct
+      .enter(env, &this, c"exportEvent", event, || self.go_direct(env, &this))
+    {
       return Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), done) });
     }
     self.core.guarded(env, event);
@@ -494,7 +500,11 @@ impl JsTccMastraExporter {
   /// (a subclass), it calls the override instead.
   #[napi(ts_args_type = "event: { type: string; exportedSpan: object }")]
   pub fn on_tracing_event(&self, env: &Env, this: This<'_>, event: Unknown<'_>) {
-    if self.entered(env, &this, c"onTracingEvent", event).is_some() {
+    if self
+      .direct
+      .enter(env, &this, c"onTracingEvent", event, || self.go_direct(env, &this))
+      .is_some()
+    {
       return;
     }
     host::on_tracing_event(env, &this, &self.direct, event, || self.core.guarded(env, event));
@@ -563,19 +573,6 @@ impl JsTccMastraExporter {
 }
 
 impl JsTccMastraExporter {
-  /// Goes direct (once), then hands `event` to the entry point `name` defined on this instance, and what it returns
-  /// back; `None` when the class method is still the entry point, which then handles the event itself.
-  fn entered(
-    &self,
-    env: &Env,
-    this: &This<'_>,
-    name: &std::ffi::CStr,
-    event: Unknown<'_>,
-  ) -> Option<napi::sys::napi_value> {
-    self.go_direct(env, this);
-    self.direct.forward(env, this, name, event)
-  }
-
   /// Defines `exportTracingEvent`, `exportEvent` and `onTracingEvent` on this instance as direct entry points, once.
   fn go_direct(&self, env: &Env, this: &This<'_>) {
     let failures = host::go_direct(env, this, &self.direct, || {
